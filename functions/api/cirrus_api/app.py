@@ -1,0 +1,105 @@
+"""ApiFunction's entry point: the FastAPI app, and `handler`, the same app wrapped by Mangum.
+
+`create_app` takes its dispatcher and key verifier by injection (tests, benchmarks, the local
+stack); `handler` builds them from settings at init, outside the request path.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from cirrus_common.observability import logger, metrics, tracer
+from cirrus_common.settings import Settings, get_settings
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from mangum import Mangum
+from pydantic.json_schema import models_json_schema
+
+from cirrus_api.auth import Authenticator, KeyVerifier
+from cirrus_api.backends.base import Backend
+from cirrus_api.backends.model_function import ModelFunctionBackend
+from cirrus_api.dispatch import Dispatcher
+from cirrus_api.errors import install_error_handlers
+from cirrus_api.middleware import SERVICE, RequestContextMiddleware
+from cirrus_api.routes import REQUEST_MODELS, health_router, router
+from cirrus_api.service import OpenAIService
+
+
+def create_app(
+    settings: Settings, dispatcher: Dispatcher, verifier: KeyVerifier | None = None
+) -> FastAPI:
+    app = FastAPI(
+        title="Cirrus",
+        version="1",
+        description="OpenAI-compatible LLM API on AWS Lambda and SageMaker.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = OpenAIService(settings, dispatcher)
+    app.state.authenticator = Authenticator(settings.auth_enabled, verifier)
+    app.include_router(health_router)
+    app.include_router(router, prefix="/v1")
+    # The same routes without /v1, as common gateways serve them; documented once.
+    app.include_router(router, include_in_schema=False)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the request bodies, which routes parse themselves (strict JSON)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        _, defs = models_json_schema(
+            [(m, "validation") for m in REQUEST_MODELS],
+            ref_template="#/components/schemas/{model}",
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def build_dispatcher(settings: Settings) -> Dispatcher:
+    budget = max(1.0, settings.api_gateway_budget_s - 1.0)
+    backends: dict[str, Backend] = {
+        "lambda": ModelFunctionBackend(settings.model_function_name, read_timeout_s=budget)
+    }
+    return Dispatcher(backends)
+
+
+def build_verifier(settings: Settings) -> KeyVerifier | None:
+    if not settings.auth_enabled:
+        return None
+    from cirrus_common.keys import KeyStore
+
+    return KeyStore(settings.keys_table)
+
+
+@cache
+def _mangum() -> Mangum:
+    settings = get_settings()
+    app = create_app(settings, build_dispatcher(settings), build_verifier(settings))
+    return Mangum(app, lifespan="off")
+
+
+_log = logger(SERVICE)
+_metrics = metrics(SERVICE)
+_tracer = tracer(SERVICE)
+
+
+@_log.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@_tracer.capture_lambda_handler(capture_response=False)
+@_metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result: dict[str, Any] = _mangum()(event, context)  # type: ignore[arg-type]
+    return result
+
+
+# Build the app during Lambda's init phase (free CPU burst, outside the first request's
+# latency) but not when merely imported by tools and tests outside Lambda.
+if __import__("os").environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    _mangum()

@@ -1,0 +1,66 @@
+"""Bearer-key authentication for the API.
+
+Behind API Gateway the Lambda authorizer has already checked the key (and the gateway cached
+its answer), so a request that carries the authorizer's context is trusted as is. Anywhere
+else (the local stack, a function URL) the app checks the key itself, with the same KeyStore
+code the authorizer uses. Verified keys are remembered briefly so a burst costs one
+DynamoDB read; a revoked key stops working within KEY_CACHE_TTL_S.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Any, Protocol
+
+from cirrus_common.errors import AuthenticationError
+from fastapi import Request
+
+KEY_CACHE_TTL_S = 60.0
+_BEARER = "bearer "
+
+
+class KeyVerifier(Protocol):
+    def verify(self, plaintext: str) -> Any | None: ...
+
+
+class Authenticator:
+    def __init__(self, enabled: bool, verifier: KeyVerifier | None) -> None:
+        if enabled and verifier is None:
+            raise ValueError("auth is enabled but no key store is configured")
+        self.enabled = enabled
+        self._verifier = verifier
+        self._cache: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> None:
+        if not self.enabled:
+            return
+        event = request.scope.get("aws.event") or {}
+        if (event.get("requestContext") or {}).get("authorizer"):
+            return  # API Gateway's authorizer allowed this request
+        header = request.headers.get("authorization", "")
+        if not header:
+            raise AuthenticationError("Missing API key: send it as 'Authorization: Bearer <key>'.")
+        if not header.lower().startswith(_BEARER) or not header[len(_BEARER) :].strip():
+            raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
+        key = header[len(_BEARER) :].strip()
+        if not self._known(key):
+            raise AuthenticationError("Incorrect API key provided.")
+
+    def _known(self, key: str) -> bool:
+        fingerprint = hashlib.sha256(key.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            expires = self._cache.get(fingerprint)
+            if expires is not None and expires > now:
+                return True
+        assert self._verifier is not None
+        if self._verifier.verify(key) is None:
+            return False
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[fingerprint] = now + KEY_CACHE_TTL_S
+        return True

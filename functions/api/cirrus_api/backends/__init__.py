@@ -1,0 +1,1 @@
+"""Model backends ApiFunction can call: ModelFunction (Lambda) and, later, SageMaker."""

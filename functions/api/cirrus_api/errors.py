@@ -1,0 +1,71 @@
+"""The one place where exceptions become OpenAI-shaped error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cirrus_common.errors import (
+    AuthenticationError,
+    CirrusError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+def error_response(exc: CirrusError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+
+
+def validation_error(errors: list[Any]) -> InvalidRequestError:
+    """The first pydantic error, phrased for a person, with its field path as `param`."""
+    if not errors:
+        return InvalidRequestError("Invalid request body")
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
+    # Unions report every branch tried (e.g. "prompt.str", "prompt.list[str]"); keep the field.
+    loc = [p for p in loc if not (p.startswith(("list[", "str", "int", "float", "bool")))]
+    param = ".".join(loc) or None
+    message = str(first.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    if param and not message.startswith(param.split(".")[0] + ":"):
+        message = f"{param}: {message}"
+    return InvalidRequestError(message, param=param, code="invalid_value")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_cirrus(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CirrusError)
+        return error_response(exc)
+
+    async def on_pydantic(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ValidationError | RequestValidationError)
+        return error_response(validation_error(list(exc.errors())))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        where = f"{request.method} {request.url.path}"
+        error: CirrusError
+        if exc.status_code == 404:
+            error = NotFoundError(f"Unknown route: {where}", code="unknown_route")
+        elif exc.status_code == 405:
+            error = MethodNotAllowedError(f"Method not allowed: {where}")
+        elif exc.status_code == 401:
+            error = AuthenticationError(str(exc.detail))
+        elif exc.status_code == 413:
+            error = PayloadTooLargeError(str(exc.detail))
+        else:
+            error = InvalidRequestError(str(exc.detail), code=f"http_{exc.status_code}")
+            error.status = exc.status_code  # type: ignore[misc]
+        return error_response(error)
+
+    app.add_exception_handler(CirrusError, on_cirrus)
+    app.add_exception_handler(ValidationError, on_pydantic)
+    app.add_exception_handler(RequestValidationError, on_pydantic)
+    app.add_exception_handler(StarletteHTTPException, on_http)

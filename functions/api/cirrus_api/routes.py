@@ -1,0 +1,155 @@
+"""HTTP routes: thin. Parse, authenticate, hand to the service, attach route headers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from cirrus_common.errors import PayloadTooLargeError
+from cirrus_common.observability import logger
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from cirrus_api import protocol
+from cirrus_api.body import parse_json_body
+from cirrus_api.dispatch import Route
+from cirrus_api.service import OpenAIService, Served, Streamed
+
+log = logger("cirrus-api")
+
+T = TypeVar("T", bound=BaseModel)
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": protocol.ErrorResponse, "description": text}
+    for status, text in (
+        (400, "Invalid request"),
+        (401, "Missing or invalid API key"),
+        (404, "Unknown model"),
+        (413, "Request body too large"),
+        (429, "Rate limited"),
+        (502, "Backend failed"),
+        (503, "Backend unavailable"),
+    )
+}
+
+
+def get_service(request: Request) -> OpenAIService:
+    service: OpenAIService = request.app.state.service
+    return service
+
+
+def authenticate(request: Request) -> None:
+    request.app.state.authenticator(request)
+
+
+async def json_body(request: Request) -> Any:
+    """Read the body under the byte cap (before any parsing) and parse it strictly."""
+    limit: int = request.app.state.service.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"Request body is larger than the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"Request body is larger than the {limit}-byte limit")
+        chunks.append(chunk)
+    return parse_json_body(b"".join(chunks), limit)
+
+
+Service = Annotated[OpenAIService, Depends(get_service)]
+Body = Annotated[Any, Depends(json_body)]
+
+
+def _validate(model: type[T], body: Any, request: Request) -> T:
+    parsed = model.model_validate(body)
+    if parsed.model_extra:
+        # Names only: values may hold prompt text.
+        log.debug("ignored unknown fields", extra={"fields": sorted(parsed.model_extra)})
+    request.state.model = getattr(parsed, "model", None)
+    return parsed
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def _route_headers(route: Route) -> dict[str, str]:
+    return {"x-cirrus-route": route.backend, "x-cirrus-route-reason": route.reason}
+
+
+def _respond(request: Request, outcome: Served | Streamed) -> JSONResponse | StreamingResponse:
+    request.state.route = outcome.route
+    headers = _route_headers(outcome.route)
+    if isinstance(outcome, Streamed):
+        headers["cache-control"] = "no-cache"
+        headers["x-accel-buffering"] = "no"
+        return StreamingResponse(outcome.events, media_type="text/event-stream", headers=headers)
+    request.state.tokens = (outcome.prompt_tokens, outcome.completion_tokens)
+    return JSONResponse(outcome.body, headers=headers)
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    protocol.ChatCompletionRequest,
+    protocol.CompletionRequest,
+    protocol.EmbeddingRequest,
+)
+
+router = APIRouter(dependencies=[Depends(authenticate)], responses=ERROR_RESPONSES)
+
+
+@router.post(
+    "/chat/completions",
+    response_model=protocol.ChatCompletion,
+    openapi_extra=_body_schema(protocol.ChatCompletionRequest),
+    summary="Create a chat completion (stream=true answers text/event-stream)",
+)
+def chat_completions(request: Request, body: Body, service: Service) -> Any:
+    req = _validate(protocol.ChatCompletionRequest, body, request)
+    return _respond(request, service.chat(req, _request_id(request)))
+
+
+@router.post(
+    "/completions",
+    response_model=protocol.Completion,
+    openapi_extra=_body_schema(protocol.CompletionRequest),
+    summary="Create a text completion",
+)
+def completions(request: Request, body: Body, service: Service) -> Any:
+    req = _validate(protocol.CompletionRequest, body, request)
+    return _respond(request, service.completion(req, _request_id(request)))
+
+
+@router.post(
+    "/embeddings",
+    response_model=protocol.EmbeddingList,
+    openapi_extra=_body_schema(protocol.EmbeddingRequest),
+    summary="Create embeddings",
+)
+def embeddings(request: Request, body: Body, service: Service) -> Any:
+    req = _validate(protocol.EmbeddingRequest, body, request)
+    return _respond(request, service.embeddings(req, _request_id(request)))
+
+
+@router.get("/models", response_model=protocol.ModelList, summary="List models")
+def list_models(service: Service) -> Any:
+    return JSONResponse(service.list_models())
+
+
+@router.get("/models/{model_id:path}", response_model=protocol.ModelCard, summary="Get a model")
+def get_model(model_id: str, service: Service) -> Any:
+    return JSONResponse(service.get_model(model_id))
+
+
+health_router = APIRouter()
+
+
+@health_router.get("/health", response_model=protocol.Health, summary="Liveness (no key)")
+def health() -> Any:
+    return JSONResponse({"status": "ok"})

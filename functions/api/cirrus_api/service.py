@@ -1,0 +1,343 @@
+"""The serving layer: OpenAI requests in, model requests out, OpenAI responses back.
+
+Routers stay thin and the dispatcher is injected, so this module is tested with a fake
+backend and the same code serves Lambda, the local stack and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import struct
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cirrus_common.errors import (
+    BackendError,
+    CirrusError,
+    InternalError,
+    InvalidRequestError,
+    NotFoundError,
+    from_model_error,
+)
+from cirrus_common.observability import logger
+from cirrus_common.payload import (
+    ChatMessage,
+    EmbeddingResult,
+    GenerationParams,
+    GenerationResult,
+    ModelRequest,
+    ModelResponse,
+    StreamDelta,
+)
+from cirrus_common.registry import Kind, ModelSpec
+from cirrus_common.settings import Settings
+
+from cirrus_api.backends.base import StreamItem
+from cirrus_api.dispatch import Dispatcher, Route
+from cirrus_api.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    _Sampling,
+)
+
+DEFAULT_MAX_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Served:
+    """A response body and the facts the app reports about it (headers, metrics)."""
+
+    body: dict[str, Any]
+    route: Route
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Streamed:
+    events: Iterator[str]
+    route: Route
+
+
+class OpenAIService:
+    def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
+        self.settings = settings
+        self.dispatcher = dispatcher
+
+    # ---- models ---------------------------------------------------------------------------
+
+    def list_models(self) -> dict[str, Any]:
+        return {"object": "list", "data": [_model_card(spec) for spec in self.settings.models]}
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        spec = self.settings.models.get(model_id)
+        if spec is None:
+            raise NotFoundError(
+                f"The model {model_id!r} does not exist.", param="model", code="model_not_found"
+            )
+        return _model_card(spec)
+
+    # ---- generation -----------------------------------------------------------------------
+
+    def chat(self, req: ChatCompletionRequest, request_id: str) -> Served | Streamed:
+        spec = self._spec(req.model, "generation")
+        model_request = ModelRequest(
+            op="chat",
+            model=spec.id,
+            request_id=request_id,
+            messages=tuple(ChatMessage(role=m.role, content=m.text()) for m in req.messages),
+            params=self._params(req, spec, req.token_limit()),
+            stream=bool(req.stream),
+        )
+        if req.stream:
+            return self._stream(spec, model_request, req, chat=True)
+        response, route = self.dispatcher.run(spec, model_request)
+        result = _generation(response)
+        created = int(time.time())
+        choices = [
+            {
+                "index": c.index,
+                "message": {"role": "assistant", "content": c.text},
+                "logprobs": None,
+                "finish_reason": c.finish_reason,
+            }
+            for c in result.choices
+        ]
+        body = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": created,
+            "model": spec.id,
+            "choices": choices,
+            "usage": _usage(result.prompt_tokens, result.completion_tokens),
+            "system_fingerprint": None,
+        }
+        return Served(body, route, result.prompt_tokens, result.completion_tokens)
+
+    def completion(self, req: CompletionRequest, request_id: str) -> Served | Streamed:
+        spec = self._spec(req.model, "generation")
+        model_request = ModelRequest(
+            op="completion",
+            model=spec.id,
+            request_id=request_id,
+            prompts=tuple(req.prompts()),
+            params=self._params(req, spec, req.max_tokens),
+            stream=bool(req.stream),
+        )
+        if req.stream:
+            return self._stream(spec, model_request, req, chat=False)
+        response, route = self.dispatcher.run(spec, model_request)
+        result = _generation(response)
+        body = {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": spec.id,
+            "choices": [
+                {
+                    "index": c.index,
+                    "text": c.text,
+                    "logprobs": None,
+                    "finish_reason": c.finish_reason,
+                }
+                for c in result.choices
+            ],
+            "usage": _usage(result.prompt_tokens, result.completion_tokens),
+            "system_fingerprint": None,
+        }
+        return Served(body, route, result.prompt_tokens, result.completion_tokens)
+
+    # ---- embeddings -----------------------------------------------------------------------
+
+    def embeddings(self, req: EmbeddingRequest, request_id: str) -> Served:
+        spec = self._spec(req.model, "embeddings")
+        inputs = req.inputs()
+        model_request = ModelRequest(
+            op="embeddings",
+            model=spec.id,
+            request_id=request_id,
+            inputs=tuple(tuple(i) if isinstance(i, list) else i for i in inputs),  # type: ignore[arg-type]
+            dimensions=req.dimensions,
+        )
+        response, route = self.dispatcher.run(spec, model_request)
+        result = _result(response)
+        if not isinstance(result, EmbeddingResult):
+            raise _unexpected()
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": _encode(vector, req.encoding_format),
+            }
+            for i, vector in enumerate(result.embeddings)
+        ]
+        body = {
+            "object": "list",
+            "data": data,
+            "model": spec.id,
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+        }
+        return Served(body, route, result.prompt_tokens, 0)
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _spec(self, model_id: str, kind: Kind) -> ModelSpec:
+        spec = self.settings.models.get(model_id)
+        if spec is None:
+            raise NotFoundError(
+                f"The model {model_id!r} does not exist.", param="model", code="model_not_found"
+            )
+        if spec.kind != kind:
+            endpoint = "/v1/embeddings" if spec.kind == "embeddings" else "/v1/chat/completions"
+            raise InvalidRequestError(
+                f"The model {model_id!r} is an {spec.kind} model; use {endpoint}.",
+                param="model",
+                code="model_not_supported",
+            )
+        return spec
+
+    def _params(self, req: _Sampling, spec: ModelSpec, max_tokens: int | None) -> GenerationParams:
+        limit = (
+            max_tokens if max_tokens is not None else min(DEFAULT_MAX_TOKENS, spec.context_length)
+        )
+        if limit > spec.context_length:
+            raise InvalidRequestError(
+                f"max_tokens is {limit}, but the model's context length is "
+                f"{spec.context_length} tokens.",
+                param="max_tokens",
+                code="context_length_exceeded",
+            )
+        return GenerationParams(
+            max_tokens=limit,
+            temperature=1.0 if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None else req.top_p,
+            n=req.n or 1,
+            stop=tuple(req.stop_list()),
+            seed=req.seed,
+            presence_penalty=req.presence_penalty or 0.0,
+            frequency_penalty=req.frequency_penalty or 0.0,
+        )
+
+    def _stream(
+        self, spec: ModelSpec, model_request: ModelRequest, req: _Sampling, *, chat: bool
+    ) -> Streamed:
+        items, route = self.dispatcher.stream(spec, model_request)
+        # Pull the first item now: a backend that is throttled or down must answer with a
+        # proper status (and let the dispatcher fall back) before the 200 goes out.
+        first = next(items)
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        events = _sse_events(
+            itertools.chain([first], items),
+            model=spec.id,
+            n=model_request.params.n * max(1, len(model_request.prompts)),
+            chat=chat,
+            include_usage=include_usage,
+        )
+        return Streamed(events, route)
+
+
+def _unexpected() -> CirrusError:
+    return BackendError("The model backend returned an unexpected result.")
+
+
+def _result(response: ModelResponse) -> GenerationResult | EmbeddingResult:
+    if not response.ok or response.result is None:
+        if response.error is None:
+            raise _unexpected()
+        raise from_model_error(response.error)
+    return response.result
+
+
+def _generation(response: ModelResponse) -> GenerationResult:
+    result = _result(response)
+    if not isinstance(result, GenerationResult):
+        raise _unexpected()
+    return result
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _model_card(spec: ModelSpec) -> dict[str, Any]:
+    return {"id": spec.id, "object": "model", "created": spec.created, "owned_by": spec.owned_by}
+
+
+def _encode(vector: tuple[float, ...], encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":
+        # OpenAI's base64 format: little-endian float32, as the SDK decodes it with numpy.
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return list(vector)
+
+
+def _sse(obj: dict[str, Any]) -> str:
+    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+
+
+def _sse_events(
+    items: Iterator[StreamItem], *, model: str, n: int, chat: bool, include_usage: bool
+) -> Iterator[str]:
+    """OpenAI's SSE framing: role first, text deltas, finish_reason, optional usage, [DONE]."""
+    stream_id = f"chatcmpl-{uuid.uuid4().hex}" if chat else f"cmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    obj = "chat.completion.chunk" if chat else "text_completion"
+
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
+        body: dict[str, Any] = {
+            "id": stream_id,
+            "object": obj,
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        body.update(extra)
+        return _sse(body)
+
+    def piece(
+        index: int, text: str | None, finish: str | None, role: bool = False
+    ) -> dict[str, Any]:
+        if chat:
+            delta: dict[str, Any] = {}
+            if role:
+                delta["role"] = "assistant"
+            if text is not None:
+                delta["content"] = text
+            return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {"index": index, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+    sent_text = [False] * n
+    try:
+        if chat:
+            yield chunk([piece(i, "", None, role=True) for i in range(n)])
+        for item in items:
+            if isinstance(item, StreamDelta):
+                if item.text:
+                    sent_text[item.index] = True
+                    yield chunk([piece(item.index, item.text, None)])
+                continue
+            result = _generation(item)
+            for choice in result.choices:
+                # A backend that cannot stream sends only the final response: its text then
+                # leaves as one delta, so the client still sees the whole answer.
+                text = None if sent_text[choice.index] else choice.text
+                yield chunk([piece(choice.index, text, choice.finish_reason)])
+            if include_usage:
+                yield chunk([], usage=_usage(result.prompt_tokens, result.completion_tokens))
+            break
+    except CirrusError as exc:
+        yield _sse(exc.body())
+    except Exception:  # the 200 is already out: the error must travel inside the stream
+        logger("cirrus-api").exception("stream failed after the response started")
+        yield _sse(InternalError("The stream failed.").body())
+    yield "data: [DONE]\n\n"
