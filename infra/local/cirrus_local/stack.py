@@ -1,0 +1,179 @@
+"""Start and stop the local stack's pieces; used by `cirrus dev`, `cirrus invoke` and tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cirrus_common import settings as cfg
+
+from cirrus_local.functions import HANDLERS, STREAM_HANDLERS
+from cirrus_local.lambda_endpoint import LambdaServer, LocalFunction
+from cirrus_local.resources import create_resources
+
+Progress = Callable[[str], None]
+
+# boto3 must never reach real AWS from the local stack, whatever the shell has configured.
+_FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+STATE_FILE = Path.home() / ".cache" / "cirrus" / "local-stack.json"
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise PortInUseError(
+                f"Port {port} on {host} is already in use. Stop whatever is using it "
+                f"or pick another port with --port."
+            ) from None
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    moto_port: int = 0  # 0: any free port
+    lambda_port: int = 0
+    auth_enabled: bool = False
+    model_concurrency: int = 4
+    prefix: str = "cirrus-local"
+
+
+class LocalStack:
+    """Embedded AWS (moto) + the Lambda stand-in, with the process environment pointed at them.
+
+    The environment is process-wide on purpose: the API app and ModelFunction's handler run in
+    this process and must read the same settings that template.yaml would give them.
+    """
+
+    def __init__(self, config: StackConfig | None = None, progress: Progress | None = None):
+        self.config = config or StackConfig()
+        self.progress = progress or (lambda _msg: None)
+        self.env: dict[str, str] = {}
+        self._saved_env: dict[str, str | None] = {}
+        self._moto: Any = None
+        self._lambda: LambdaServer | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        c = self.config
+        self._set_env(_FAKE_AWS)
+        self._moto = ThreadedMotoServer(ip_address=c.host, port=c.moto_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+        self._set_env({"AWS_ENDPOINT_URL": self.moto_url})
+        self.progress(f"embedded AWS (moto) on {self.moto_url}")
+        self._set_env(create_resources(prefix=c.prefix))
+
+        functions = {
+            "ModelFunction": LocalFunction(
+                "ModelFunction",
+                HANDLERS["ModelFunction"],
+                STREAM_HANDLERS.get("ModelFunction"),
+                concurrency=c.model_concurrency,
+            )
+        }
+        self._lambda = LambdaServer((c.host, c.lambda_port), functions)
+        self._lambda.start()
+        self.lambda_url = self._lambda.url
+        self._set_env(
+            {
+                "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
+                cfg.ENV_MODEL_FUNCTION: "ModelFunction",
+                cfg.ENV_AUTH_ENABLED: "true" if c.auth_enabled else "false",
+                cfg.ENV_STAGE: "local",
+                "POWERTOOLS_SERVICE_NAME": "cirrus-local",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        self.progress(f"ModelFunction invoke endpoint on {self.lambda_url}")
+        cfg.get_settings.cache_clear()
+        return self
+
+    def stop(self) -> None:
+        if self._lambda is not None:
+            self._lambda.shutdown()
+            self._lambda.server_close()
+            self._lambda = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        cfg.get_settings.cache_clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # ---- pieces ---------------------------------------------------------------------------
+
+    def warm_models(self) -> None:
+        """Build or load every Lambda-served model now, so the first request is fast."""
+        import boto3
+        from cirrus_common.payload import GenerationParams, ModelRequest
+
+        settings = cfg.get_settings()
+        client = boto3.client("lambda")
+        for spec in settings.models:
+            if "lambda" not in spec.backends:
+                continue
+            self.progress(f"loading model {spec.id} ({spec.source}) ...")
+            if spec.kind == "generation":
+                request = ModelRequest(
+                    op="completion",
+                    model=spec.id,
+                    prompts=("Hello",),
+                    params=GenerationParams(max_tokens=1),
+                )
+            else:
+                request = ModelRequest(op="embeddings", model=spec.id, inputs=("Hello",))
+            answer = client.invoke(
+                FunctionName=settings.model_function_name,
+                Payload=request.model_dump_json().encode(),
+            )
+            body = json.loads(answer["Payload"].read())
+            if answer.get("FunctionError") or not body.get("ok"):
+                raise RuntimeError(f"model {spec.id} failed to load: {body}")
+            self.progress(f"model {spec.id} ready")
+
+    def write_state(self, api_url: str) -> None:
+        """Where this stack listens, for `cirrus keys --local` from another shell."""
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        keys = {k: v for k, v in self.env.items() if k.startswith("CIRRUS_")}
+        STATE_FILE.write_text(
+            json.dumps({"api_url": api_url, "moto_url": self.moto_url, "env": keys}, indent=2)
+        )
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+            self.env[name] = value
