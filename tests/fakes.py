@@ -35,9 +35,7 @@ class ScriptedBackend:
                 ok=True, result=EmbeddingResult(embeddings=vectors, prompt_tokens=len(vectors))
             )
         count = request.params.n * max(1, len(request.prompts))
-        choices = tuple(
-            Choice(index=i, text=self.text, finish_reason="stop") for i in range(count)
-        )
+        choices = tuple(Choice(index=i, text=self.text, finish_reason="stop") for i in range(count))
         return ModelResponse(
             ok=True,
             result=GenerationResult(choices=choices, prompt_tokens=7, completion_tokens=2 * count),

@@ -24,6 +24,7 @@ from cirrus_api.backends.model_function import ModelFunctionBackend
 from cirrus_api.dispatch import Dispatcher
 from cirrus_api.errors import install_error_handlers
 from cirrus_api.middleware import SERVICE, RequestContextMiddleware
+from cirrus_api.ratelimit import RateLimiter
 from cirrus_api.routes import REQUEST_MODELS, health_router, router
 from cirrus_api.service import OpenAIService
 
@@ -40,6 +41,7 @@ def create_app(
     )
     app.state.service = OpenAIService(settings, dispatcher)
     app.state.authenticator = Authenticator(settings.auth_enabled, verifier)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
     app.include_router(health_router)
     app.include_router(router, prefix="/v1")
     # The same routes without /v1, as common gateways serve them; documented once.

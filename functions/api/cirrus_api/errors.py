@@ -23,6 +23,14 @@ def error_response(exc: CirrusError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
 
+_SCALAR_TAGS = {"str", "int", "float", "bool", "none"}
+
+
+def _is_union_tag(part: str) -> bool:
+    """pydantic names the union member it tried ("str", "list[int]") inside error paths."""
+    return part in _SCALAR_TAGS or part.startswith(("list[", "dict[", "tuple[", "function-"))
+
+
 def validation_error(errors: list[Any]) -> InvalidRequestError:
     """The first pydantic error, phrased for a person, with its field path as `param`."""
     if not errors:
@@ -30,7 +38,7 @@ def validation_error(errors: list[Any]) -> InvalidRequestError:
     first = errors[0]
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
     # Unions report every branch tried (e.g. "prompt.str", "prompt.list[str]"); keep the field.
-    loc = [p for p in loc if not (p.startswith(("list[", "str", "int", "float", "bool")))]
+    loc = [p for p in loc if not _is_union_tag(p)]
     param = ".".join(loc) or None
     message = str(first.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")

@@ -42,6 +42,10 @@ def authenticate(request: Request) -> None:
     request.app.state.authenticator(request)
 
 
+def rate_limit(request: Request) -> None:
+    request.app.state.rate_limiter(request)
+
+
 async def json_body(request: Request) -> Any:
     """Read the body under the byte cap (before any parsing) and parse it strictly."""
     limit: int = request.app.state.service.settings.max_body_bytes
@@ -101,7 +105,10 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     protocol.EmbeddingRequest,
 )
 
-router = APIRouter(dependencies=[Depends(authenticate)], responses=ERROR_RESPONSES)
+# Dependencies run in order: who is calling, then whether they may call now.
+router = APIRouter(
+    dependencies=[Depends(authenticate), Depends(rate_limit)], responses=ERROR_RESPONSES
+)
 
 
 @router.post(

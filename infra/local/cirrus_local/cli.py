@@ -158,7 +158,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     store = KeyStore(table)
     if args.action == "create":
         plaintext, record = store.create(args.name)
-        usage_plan = os.environ.get("CIRRUS_USAGE_PLAN_ID")
+        usage_plan = os.environ.get(cfg.ENV_USAGE_PLAN_ID)
         if usage_plan and not args.local:
             import boto3
             from cirrus_common.keys import attach_usage_plan

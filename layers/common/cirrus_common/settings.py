@@ -25,6 +25,8 @@ from cirrus_common.registry import ModelRegistry, default_registry
 ENV_STAGE = "CIRRUS_STAGE"
 ENV_MODEL_FUNCTION = "CIRRUS_MODEL_FUNCTION_NAME"
 ENV_SAGEMAKER_ENDPOINT = "CIRRUS_SAGEMAKER_ENDPOINT_NAME"
+# An async endpoint (AsyncInferenceConfig) cannot serve InvokeEndpoint, so it is its own endpoint.
+ENV_SAGEMAKER_ASYNC_ENDPOINT = "CIRRUS_SAGEMAKER_ASYNC_ENDPOINT_NAME"
 ENV_JOBS_BUCKET = "CIRRUS_JOBS_BUCKET"
 ENV_KEYS_TABLE = "CIRRUS_KEYS_TABLE"
 ENV_IDEMPOTENCY_TABLE = "CIRRUS_IDEMPOTENCY_TABLE"
@@ -38,6 +40,10 @@ ENV_TORCH_THREADS = "CIRRUS_TORCH_THREADS"
 ENV_QUANTIZE = "CIRRUS_QUANTIZE"
 ENV_TRUST_REMOTE_CODE = "CIRRUS_TRUST_REMOTE_CODE"
 ENV_API_GATEWAY_BUDGET_S = "CIRRUS_API_GATEWAY_BUDGET_S"
+ENV_RATE_LIMIT_RPS = "CIRRUS_RATE_LIMIT_RPS"
+ENV_RATE_LIMIT_BURST = "CIRRUS_RATE_LIMIT_BURST"
+# CLI only: when set, `cirrus keys create` also creates an API Gateway key on this usage plan.
+ENV_USAGE_PLAN_ID = "CIRRUS_USAGE_PLAN_ID"
 
 # Powertools reads these itself; listed so the template check knows they are expected.
 POWERTOOLS_ENV = (
@@ -52,6 +58,7 @@ ALL_ENV_NAMES: tuple[str, ...] = (
     ENV_STAGE,
     ENV_MODEL_FUNCTION,
     ENV_SAGEMAKER_ENDPOINT,
+    ENV_SAGEMAKER_ASYNC_ENDPOINT,
     ENV_JOBS_BUCKET,
     ENV_KEYS_TABLE,
     ENV_IDEMPOTENCY_TABLE,
@@ -65,6 +72,7 @@ ALL_ENV_NAMES: tuple[str, ...] = (
     ENV_QUANTIZE,
     ENV_TRUST_REMOTE_CODE,
     ENV_API_GATEWAY_BUDGET_S,
+    ENV_USAGE_PLAN_ID,
     *POWERTOOLS_ENV,
 )
 
@@ -101,7 +109,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, allow_zero: bool = False) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -109,8 +117,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if not value > 0:
-        raise SettingsError(f"{name} must be > 0, got {raw!r}")
+    if not (value > 0 or (allow_zero and value == 0)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise SettingsError(f"{name} must be {bound}, got {raw!r}")
     return value
 
 
@@ -131,6 +140,11 @@ class Settings:
     quantize: Literal["none", "int8"] = "none"
     trust_remote_code: bool = False
     api_gateway_budget_s: float = 29.0
+    # Per-key request rate enforced by the app itself (0: off). In AWS the usage plan on API
+    # Gateway is the limiter that counts across all containers; this one is per process, for
+    # the local stack and for deployments without a gateway in front.
+    rate_limit_rps: float = 0.0
+    rate_limit_burst: int = 0
     models: ModelRegistry = field(default_factory=default_registry)
 
     @classmethod
@@ -163,6 +177,8 @@ class Settings:
             quantize=quantize,  # type: ignore[arg-type]
             trust_remote_code=_bool(env, ENV_TRUST_REMOTE_CODE, False),
             api_gateway_budget_s=_float(env, ENV_API_GATEWAY_BUDGET_S, 29.0),
+            rate_limit_rps=_float(env, ENV_RATE_LIMIT_RPS, 0.0, allow_zero=True),
+            rate_limit_burst=_int(env, ENV_RATE_LIMIT_BURST, 0),
             models=models,
         )
 
