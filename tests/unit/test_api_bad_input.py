@@ -97,7 +97,7 @@ CASES: list[tuple[str, str, Any, int, str | None, str | None]] = [
         CHAT,
         chat(messages=[{"role": "user", "content": []}]),
         400,
-        "messages.0",
+        "messages.0.content",
         "invalid_value",
     ),
     (
@@ -115,7 +115,7 @@ CASES: list[tuple[str, str, Any, int, str | None, str | None]] = [
     ("missing model", CHAT, {"messages": USER}, 400, "model", "invalid_value"),
     ("model not a string", CHAT, chat(model=7), 400, "model", "invalid_value"),
     ("max_tokens as string", CHAT, chat(max_tokens="100"), 400, "max_tokens", "invalid_value"),
-    ("max_tokens as float", CHAT, chat(max_tokens=10.5), 400, "max_tokens", "invalid_value"),
+    ("max_tokens as fraction", CHAT, chat(max_tokens=10.5), 400, "max_tokens", "invalid_value"),
     ("max_tokens zero", CHAT, chat(max_tokens=0), 400, "max_tokens", "invalid_value"),
     (
         "max_tokens beyond context",

@@ -28,7 +28,9 @@ _SCALAR_TAGS = {"str", "int", "float", "bool", "none"}
 
 def _is_union_tag(part: str) -> bool:
     """pydantic names the union member it tried ("str", "list[int]") inside error paths."""
-    return part in _SCALAR_TAGS or part.startswith(("list[", "dict[", "tuple[", "function-"))
+    return part in _SCALAR_TAGS or part.startswith(
+        ("list[", "dict[", "tuple[", "function-", "constrained-", "literal[")
+    )
 
 
 def validation_error(errors: list[Any]) -> InvalidRequestError:
@@ -71,7 +73,9 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             error = InvalidRequestError(str(exc.detail), code=f"http_{exc.status_code}")
             error.status = exc.status_code  # type: ignore[misc]
-        return error_response(error)
+        response = error_response(error)
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405, as RFC 9110 asks
+        return response
 
     app.add_exception_handler(CirrusError, on_cirrus)
     app.add_exception_handler(ValidationError, on_pydantic)

@@ -7,9 +7,9 @@ allowed and ignored, as vLLM does, so newer SDKs keep working; the app logs thei
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 MAX_N = 8
 MAX_STOP = 4
@@ -26,16 +26,26 @@ class TextPart(_Request):
     text: str
 
 
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 100.0 is the integer 100 (JSON Schema agrees). Strings,
+    # bools and fractions stay errors.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_Integral = BeforeValidator(_integral)
+# Constraints go before the validator so that they land in the JSON schema as minimum/maximum.
+PositiveInt = Annotated[int, Field(ge=1), _Integral]
+TokenId = Annotated[int, Field(ge=0), _Integral]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+TokenIds = Annotated[list[TokenId], Field(min_length=1)]
+
+
 class ChatMessageIn(_Request):
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
+    content: str | Annotated[list[TextPart], Field(min_length=1)]
     name: str | None = None
-
-    @model_validator(mode="after")
-    def _content_present(self) -> ChatMessageIn:
-        if self.content is None or (isinstance(self.content, list) and not self.content):
-            raise ValueError("each message needs content: a string or a list of text parts")
-        return self
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -47,37 +57,38 @@ class StreamOptions(_Request):
     include_usage: bool = False
 
 
+# stream_options is only allowed with "stream": true (as OpenAI answers), in schema form.
+_STREAM_OPTIONS_NEED_STREAM = {
+    "if": {
+        "required": ["stream_options"],
+        "properties": {"stream_options": {"type": "object"}},
+    },
+    "then": {"required": ["stream"], "properties": {"stream": {"const": True}}},
+}
+
+
 class _Sampling(_Request):
+    model_config = ConfigDict(json_schema_extra=_STREAM_OPTIONS_NEED_STREAM)
+
     model: str = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: PositiveInt | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    n: int | None = Field(default=None, ge=1, le=MAX_N)
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    n: Annotated[int, Field(ge=1, le=MAX_N), _Integral] | None = None
+    stop: NonEmptyStr | Annotated[list[NonEmptyStr], Field(max_length=MAX_STOP)] | None = None
+    seed: Annotated[int, _Integral] | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     user: str | None = None
     # Declared so that asking for them is refused instead of silently ignored.
-    logprobs: bool | None = None
-    echo: bool | None = None
-    best_of: int | None = None
+    logprobs: Literal[False] | None = None
+    echo: Literal[False] | None = None
+    best_of: Literal[1] | None = None
 
     @model_validator(mode="after")
     def _check_common(self) -> _Sampling:
-        stops = self.stop_list()
-        if len(stops) > MAX_STOP:
-            raise ValueError(f"stop: at most {MAX_STOP} sequences are allowed")
-        if any(s == "" for s in stops):
-            raise ValueError("stop: sequences must be non-empty strings")
-        if self.logprobs:
-            raise ValueError("logprobs: not supported by this server")
-        if self.echo:
-            raise ValueError("echo: not supported by this server")
-        if self.best_of not in (None, 1):
-            raise ValueError("best_of: only 1 is supported")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options: only allowed when stream is true")
         return self
@@ -94,32 +105,19 @@ class ResponseFormat(_Request):
 
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: PositiveInt | None = None
     response_format: ResponseFormat | None = None
-    tools: list[Any] | None = None
+    # Tool calling is not supported: an empty list or "none" is all that is accepted.
+    tools: Annotated[list[Any], Field(max_length=0)] | None = None
     tool_choice: Literal["none"] | None = None
-
-    @model_validator(mode="after")
-    def _no_tools(self) -> ChatCompletionRequest:
-        if self.tools:
-            raise ValueError("tools: tool calling is not supported by this server")
-        return self
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens else self.max_tokens
 
 
 class CompletionRequest(_Sampling):
-    prompt: str | list[str] = Field(union_mode="left_to_right")
-    suffix: str | None = None
-
-    @model_validator(mode="after")
-    def _check_prompt(self) -> CompletionRequest:
-        if isinstance(self.prompt, list) and not (1 <= len(self.prompt) <= MAX_N):
-            raise ValueError(f"prompt: a list must hold between 1 and {MAX_N} strings")
-        if self.suffix:
-            raise ValueError("suffix: not supported by this server")
-        return self
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=MAX_N)]
+    suffix: Literal[""] | None = None  # insertion is not supported
 
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
@@ -127,24 +125,15 @@ class CompletionRequest(_Sampling):
 
 class EmbeddingRequest(_Request):
     model: str = Field(min_length=1)
-    input: str | list[str] | list[int] | list[list[int]]
+    input: (
+        NonEmptyStr
+        | Annotated[list[NonEmptyStr], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
+        | TokenIds
+        | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
+    )
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: PositiveInt | None = None
     user: str | None = None
-
-    @model_validator(mode="after")
-    def _check_input(self) -> EmbeddingRequest:
-        items = self.inputs()
-        if not items:
-            raise ValueError("input: must not be empty")
-        if len(items) > MAX_EMBEDDING_INPUTS:
-            raise ValueError(f"input: at most {MAX_EMBEDDING_INPUTS} items per request")
-        for item in items:
-            if isinstance(item, str) and item == "":
-                raise ValueError("input: strings must be non-empty")
-            if isinstance(item, list) and (not item or any(t < 0 for t in item)):
-                raise ValueError("input: token arrays must be non-empty, ids non-negative")
-        return self
 
     def inputs(self) -> list[str] | list[list[int]]:
         value = self.input
