@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from cirrus_common.errors import PayloadTooLargeError
@@ -9,6 +10,7 @@ from cirrus_common.observability import logger
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from cirrus_api import protocol
 from cirrus_api.body import parse_json_body
@@ -18,6 +20,7 @@ from cirrus_api.service import OpenAIService, Served, Streamed
 log = logger("cirrus-api")
 
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": protocol.ErrorResponse, "description": text}
@@ -33,17 +36,30 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_service(request: Request) -> OpenAIService:
+async def call_blocking(request: Request, fn: Callable[..., R], *args: Any) -> R:
+    """Run blocking work (boto3 calls) the cheapest safe way for where the app runs.
+
+    Under Lambda, Mangum gives each invocation its own event loop and exactly one request,
+    so blocking it costs nothing, while a worker-thread hop costs a thread start per
+    invocation (it dominated the per-request overhead). Under uvicorn the loop is shared by
+    every request, so the work goes to the thread pool.
+    """
+    if "aws.event" in request.scope:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
+
+
+async def get_service(request: Request) -> OpenAIService:
     service: OpenAIService = request.app.state.service
     return service
 
 
-def authenticate(request: Request) -> None:
-    request.app.state.authenticator(request)
+async def authenticate(request: Request) -> None:
+    await call_blocking(request, request.app.state.authenticator, request)
 
 
-def rate_limit(request: Request) -> None:
-    request.app.state.rate_limiter(request)
+async def rate_limit(request: Request) -> None:
+    request.app.state.rate_limiter(request)  # in memory, never blocks
 
 
 async def json_body(request: Request) -> Any:
@@ -89,9 +105,20 @@ def _respond(request: Request, outcome: Served | Streamed) -> JSONResponse | Str
     if isinstance(outcome, Streamed):
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
-        return StreamingResponse(outcome.events, media_type="text/event-stream", headers=headers)
+        return StreamingResponse(
+            _stream_body(request, outcome.events), media_type="text/event-stream", headers=headers
+        )
     request.state.tokens = (outcome.prompt_tokens, outcome.completion_tokens)
     return JSONResponse(outcome.body, headers=headers)
+
+
+async def _stream_body(request: Request, events: Iterator[str]) -> AsyncIterator[str]:
+    if "aws.event" in request.scope:
+        for event in events:  # Mangum buffers the body anyway; see call_blocking
+            yield event
+    else:
+        async for event in iterate_in_threadpool(events):
+            yield event
 
 
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -117,9 +144,9 @@ router = APIRouter(
     openapi_extra=_body_schema(protocol.ChatCompletionRequest),
     summary="Create a chat completion (stream=true answers text/event-stream)",
 )
-def chat_completions(request: Request, body: Body, service: Service) -> Any:
+async def chat_completions(request: Request, body: Body, service: Service) -> Any:
     req = _validate(protocol.ChatCompletionRequest, body, request)
-    return _respond(request, service.chat(req, _request_id(request)))
+    return _respond(request, await call_blocking(request, service.chat, req, _request_id(request)))
 
 
 @router.post(
@@ -128,9 +155,10 @@ def chat_completions(request: Request, body: Body, service: Service) -> Any:
     openapi_extra=_body_schema(protocol.CompletionRequest),
     summary="Create a text completion",
 )
-def completions(request: Request, body: Body, service: Service) -> Any:
+async def completions(request: Request, body: Body, service: Service) -> Any:
     req = _validate(protocol.CompletionRequest, body, request)
-    return _respond(request, service.completion(req, _request_id(request)))
+    outcome = await call_blocking(request, service.completion, req, _request_id(request))
+    return _respond(request, outcome)
 
 
 @router.post(
@@ -139,18 +167,19 @@ def completions(request: Request, body: Body, service: Service) -> Any:
     openapi_extra=_body_schema(protocol.EmbeddingRequest),
     summary="Create embeddings",
 )
-def embeddings(request: Request, body: Body, service: Service) -> Any:
+async def embeddings(request: Request, body: Body, service: Service) -> Any:
     req = _validate(protocol.EmbeddingRequest, body, request)
-    return _respond(request, service.embeddings(req, _request_id(request)))
+    outcome = await call_blocking(request, service.embeddings, req, _request_id(request))
+    return _respond(request, outcome)
 
 
 @router.get("/models", response_model=protocol.ModelList, summary="List models")
-def list_models(service: Service) -> Any:
+async def list_models(service: Service) -> Any:
     return JSONResponse(service.list_models())
 
 
 @router.get("/models/{model_id:path}", response_model=protocol.ModelCard, summary="Get a model")
-def get_model(model_id: str, service: Service) -> Any:
+async def get_model(model_id: str, service: Service) -> Any:
     return JSONResponse(service.get_model(model_id))
 
 
@@ -158,5 +187,5 @@ health_router = APIRouter()
 
 
 @health_router.get("/health", response_model=protocol.Health, summary="Liveness (no key)")
-def health() -> Any:
+async def health() -> Any:
     return JSONResponse({"status": "ok"})

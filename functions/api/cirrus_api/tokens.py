@@ -1,0 +1,128 @@
+"""Count prompt tokens in ApiFunction with the `tokenizers` library (Rust; no torch).
+
+The routing policy needs the prompt's size in the model's own tokens. Where the tokenizer.json
+comes from, per model:
+
+1. the registry's `tokenizer` field: a tokenizer.json file, a directory holding one, or an
+   s3:// URI (of the file, or of a prefix holding it);
+2. otherwise derived from `source`: a local directory or an s3:// prefix holding the model
+   (Hugging Face layout puts tokenizer.json beside the weights), or `builtin:demo`, the demo
+   model the project builds under CIRRUS_MODEL_CACHE_DIR.
+
+If none can be read, the count falls back to an estimate of one token per four characters,
+with a warning logged once per model; the lookup is retried after RETRY_S so a tokenizer that
+appears later (the demo model finishing its build) is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cirrus_common.observability import logger
+from cirrus_common.payload import ModelRequest
+from cirrus_common.registry import ModelSpec
+
+RETRY_S = 300.0
+CHARS_PER_TOKEN = 4
+# ChatML-style framing per message (<|im_start|>role\n ... <|im_end|>\n), and the assistant
+# header the template appends. A slight overestimate for other templates is harmless here.
+MESSAGE_OVERHEAD = 4
+REPLY_OVERHEAD = 3
+# Mirrors cirrus_model.demo_model.DEMO_MODEL_DIRNAME (ApiFunction cannot import cirrus_model;
+# tests/unit/test_routing_tokens.py keeps the two equal).
+DEMO_MODEL_DIRNAME = "cirrus-demo-v1"
+
+log = logger("cirrus-api")
+
+
+def estimate(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+class TokenCounter:
+    def __init__(
+        self,
+        model_cache_dir: str,
+        *,
+        s3_client: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cache_dir = Path(model_cache_dir).expanduser()
+        self._s3 = s3_client
+        self._clock = clock
+        self._lock = threading.Lock()
+        # model id -> (tokenizer or None, when a failed lookup may be retried)
+        self._tokenizers: dict[str, tuple[Any | None, float]] = {}
+
+    def count(self, spec: ModelSpec, request: ModelRequest) -> int:
+        """Prompt tokens of a chat or completion request (embeddings: 0, routing ignores it)."""
+        if request.op == "chat":
+            texts = [m.content for m in request.messages]
+            framing = MESSAGE_OVERHEAD * len(texts) + REPLY_OVERHEAD
+        elif request.op == "completion":
+            texts, framing = list(request.prompts), 0
+        else:
+            return 0
+        tokenizer = self.tokenizer(spec)
+        if tokenizer is None:
+            return framing + sum(estimate(t) for t in texts)
+        if len(texts) == 1:
+            return framing + len(tokenizer.encode(texts[0], add_special_tokens=False).ids)
+        encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+        return framing + sum(len(e.ids) for e in encodings)
+
+    def tokenizer(self, spec: ModelSpec) -> Any | None:
+        cached = self._tokenizers.get(spec.id)
+        if cached is not None and (cached[0] is not None or self._clock() < cached[1]):
+            return cached[0]
+        with self._lock:
+            cached = self._tokenizers.get(spec.id)
+            if cached is not None and (cached[0] is not None or self._clock() < cached[1]):
+                return cached[0]
+            tokenizer = self._load(spec)
+            self._tokenizers[spec.id] = (tokenizer, self._clock() + RETRY_S)
+            return tokenizer
+
+    # ---- where tokenizer.json lives -------------------------------------------------------
+
+    def location(self, spec: ModelSpec) -> str | None:
+        where = spec.tokenizer or spec.source
+        if where == "builtin:demo":
+            return str(self._cache_dir / DEMO_MODEL_DIRNAME / "tokenizer.json")
+        if where.startswith("builtin:"):
+            return None
+        if where.startswith("s3://"):
+            return where if where.endswith(".json") else where.rstrip("/") + "/tokenizer.json"
+        path = Path(where).expanduser()
+        return str(path if path.suffix == ".json" else path / "tokenizer.json")
+
+    def _load(self, spec: ModelSpec) -> Any | None:
+        from tokenizers import Tokenizer
+
+        where = self.location(spec)
+        try:
+            if where is None:
+                raise FileNotFoundError("no tokenizer.json is known for this source")
+            if where.startswith("s3://"):
+                return Tokenizer.from_str(self._read_s3(where))
+            return Tokenizer.from_file(where)
+        except Exception as exc:  # any failure: estimate, and say so once per retry window
+            log.warning(
+                "no tokenizer for model; estimating prompt tokens as chars/4",
+                extra={"model": spec.id, "tokenizer": where, "error": type(exc).__name__},
+            )
+            return None
+
+    def _read_s3(self, uri: str) -> str:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3")
+        body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode("utf-8")
