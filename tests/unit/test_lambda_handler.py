@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cirrus_api.app as api_app
 import pytest
+
+import cirrus_api.app as api_app
 from cirrus_api.dispatch import Dispatcher
 from cirrus_common.observability import logger
 from cirrus_local.functions import LocalLambdaContext
-
 from tests.fakes import ScriptedBackend
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

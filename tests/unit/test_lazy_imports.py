@@ -9,11 +9,7 @@ HEAVY = ("torch", "transformers")
 
 
 def _loaded_after(statement: str) -> set[str]:
-    code = (
-        f"{statement}\n"
-        "import sys\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
+    code = f"{statement}\nimport sys\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout.strip()

@@ -11,8 +11,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from cirrus_common.observability import logger, metrics, tracer
-from cirrus_common.settings import Settings, get_settings
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from mangum import Mangum
@@ -27,6 +25,8 @@ from cirrus_api.middleware import SERVICE, RequestContextMiddleware
 from cirrus_api.ratelimit import RateLimiter
 from cirrus_api.routes import REQUEST_MODELS, health_router, router
 from cirrus_api.service import OpenAIService
+from cirrus_common.observability import logger, metrics, tracer
+from cirrus_common.settings import Settings, get_settings
 
 
 def create_app(

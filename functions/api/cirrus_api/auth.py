@@ -14,8 +14,9 @@ import threading
 import time
 from typing import Any, Protocol
 
-from cirrus_common.errors import AuthenticationError
 from fastapi import Request
+
+from cirrus_common.errors import AuthenticationError
 
 KEY_CACHE_TTL_S = 60.0
 _BEARER = "bearer "

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from cirrus_common.errors import (
     AuthenticationError,
     CirrusError,
@@ -12,11 +18,6 @@ from cirrus_common.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 def error_response(exc: CirrusError) -> JSONResponse:

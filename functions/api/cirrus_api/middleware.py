@@ -14,10 +14,11 @@ import uuid
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from cirrus_common.errors import InternalError
-from cirrus_common.observability import logger, metrics
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cirrus_common.errors import InternalError
+from cirrus_common.observability import logger, metrics
 
 SERVICE = "cirrus-api"
 

@@ -11,8 +11,9 @@ import math
 import threading
 import time
 
-from cirrus_common.errors import RateLimitError
 from fastapi import Request
+
+from cirrus_common.errors import RateLimitError
 
 _MAX_BUCKETS = 10_000
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
-from cirrus_common.errors import PayloadTooLargeError
-from cirrus_common.observability import logger
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
@@ -16,6 +14,8 @@ from cirrus_api import protocol
 from cirrus_api.body import parse_json_body
 from cirrus_api.dispatch import Route
 from cirrus_api.service import OpenAIService, Served, Streamed
+from cirrus_common.errors import PayloadTooLargeError
+from cirrus_common.observability import logger
 
 log = logger("cirrus-api")
 

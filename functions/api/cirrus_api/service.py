@@ -16,6 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from cirrus_api.backends.base import StreamItem
+from cirrus_api.dispatch import Dispatcher, Route
+from cirrus_api.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    _Sampling,
+)
 from cirrus_common.errors import (
     BackendError,
     CirrusError,
@@ -36,15 +44,6 @@ from cirrus_common.payload import (
 )
 from cirrus_common.registry import Kind, ModelSpec
 from cirrus_common.settings import Settings
-
-from cirrus_api.backends.base import StreamItem
-from cirrus_api.dispatch import Dispatcher, Route
-from cirrus_api.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    EmbeddingRequest,
-    _Sampling,
-)
 
 DEFAULT_MAX_TOKENS = 16
 

@@ -161,6 +161,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
         usage_plan = os.environ.get(cfg.ENV_USAGE_PLAN_ID)
         if usage_plan and not args.local:
             import boto3
+
             from cirrus_common.keys import attach_usage_plan
 
             attach_usage_plan(boto3.client("apigateway"), usage_plan, args.name, plaintext)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from cirrus_common import settings as cfg
-
 from cirrus_local.functions import HANDLERS, STREAM_HANDLERS
 from cirrus_local.lambda_endpoint import LambdaServer, LocalFunction
 from cirrus_local.resources import create_resources
@@ -138,6 +137,7 @@ class LocalStack:
     def warm_models(self) -> None:
         """Build or load every Lambda-served model now, so the first request is fast."""
         import boto3
+
         from cirrus_common.payload import GenerationParams, ModelRequest
 
         settings = cfg.get_settings()

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
-from cirrus_common.payload import ModelRequest, ModelResponse, StreamDelta
 from pydantic import ValidationError
 
 from cirrus_api.backends.base import BackendFailedError, BackendUnavailableError, StreamItem
 from cirrus_api.backends.ndjson import iter_lines
+from cirrus_common.payload import ModelRequest, ModelResponse, StreamDelta
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
