@@ -75,7 +75,7 @@ def test_event(running_stack: RunningStack, path: Path) -> None:
     else:
         _register_event_key(event)
         if "missing" in path.name:
-            with pytest.raises(Exception, match="^Unauthorized$"):
+            with pytest.raises(Exception, match=r"^Unauthorized$"):
                 handler(event, context)
         else:
             policy = handler(event, context)["policyDocument"]["Statement"][0]
