@@ -1,0 +1,86 @@
+"""`cirrus dev`, the README's main command, as a user runs it: a child process on a port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.conftest import free_port
+
+
+@pytest.fixture
+def dev_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cirrus_local.cli", "dev", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600  # a cold cache builds the demo model first
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("cirrus dev did not become healthy")
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_dev_serves_chat_and_stops_cleanly_on_ctrl_c(
+    dev_server: tuple[subprocess.Popen[str], str],
+) -> None:
+    process, url = dev_server
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={
+            "model": "cirrus-demo",
+            "messages": [{"role": "user", "content": "What is a module?"}],
+            "max_tokens": 16,
+        },
+        headers={"authorization": "Bearer local"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    output = process.stdout.read() if process.stdout else ""
+    assert "curl" in output and "/v1/chat/completions" in output  # lines to try
+    assert "Traceback" not in output
+
+
+def test_dev_reports_a_taken_port() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "cirrus_local.cli", "dev", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"Port {port}" in done.stderr and "already in use" in done.stderr
+    assert "Traceback" not in done.stderr
