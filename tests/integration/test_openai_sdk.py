@@ -15,10 +15,12 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from pydantic import SecretStr
 
 from tests.integration.conftest import RunningStack
 
-USER = [{"role": "user", "content": "What is a module?"}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is a module?"}]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def test_chat(client: OpenAI) -> None:
         model="cirrus-demo",
         messages=USER,
         max_tokens=12,
-        temperature=0,  # type: ignore[arg-type]
+        temperature=0,
     )
     choice = response.choices[0]
     assert response.id.startswith("chatcmpl-")
@@ -50,7 +52,7 @@ def test_chat(client: OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="cirrus-demo",
         messages=USER,
-        max_tokens=4,  # type: ignore[arg-type]
+        max_tokens=4,
     )
     assert raw.headers["x-cirrus-route"] == "lambda"
     assert raw.headers["x-request-id"]
@@ -62,7 +64,7 @@ def test_greedy_is_deterministic_and_length_is_reported(client: OpenAI) -> None:
             model="cirrus-demo",
             messages=USER,
             max_tokens=8,
-            temperature=0,  # type: ignore[arg-type]
+            temperature=0,
         )
         return r.choices[0].message.content, r.choices[0].finish_reason
 
@@ -73,7 +75,7 @@ def test_greedy_is_deterministic_and_length_is_reported(client: OpenAI) -> None:
 def test_chat_stream_with_usage(client: OpenAI) -> None:
     stream = client.chat.completions.create(
         model="cirrus-demo",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         max_tokens=16,
         temperature=0,
         stream=True,
@@ -94,7 +96,7 @@ def test_chat_stream_with_usage(client: OpenAI) -> None:
         model="cirrus-demo",
         messages=USER,
         max_tokens=16,
-        temperature=0,  # type: ignore[arg-type]
+        temperature=0,
     )
     assert text == plain.choices[0].message.content
 
@@ -145,7 +147,7 @@ def test_embeddings(client: OpenAI) -> None:
     raw = client.embeddings.create(
         model="all-MiniLM-L6-v2", input="A cat sits on the mat.", encoding_format="base64"
     )
-    packed = raw.data[0].embedding
+    packed: object = raw.data[0].embedding  # the SDK passes base64 through when asked for it
     if isinstance(packed, str):
         decoded = struct.unpack("<384f", base64.b64decode(packed))
         assert abs(decoded[0] - vectors[0][0]) < 1e-5
@@ -167,7 +169,7 @@ def test_error_classes(client: OpenAI, running_stack: RunningStack) -> None:
         )
     assert too_long.value.code == "context_length_exceeded"
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="gpt-unknown", messages=USER, max_tokens=4)  # type: ignore[arg-type]
+        client.chat.completions.create(model="gpt-unknown", messages=USER, max_tokens=4)
 
 
 def test_rate_limit_error(running_stack: RunningStack, api_key: str) -> None:
@@ -198,7 +200,7 @@ def test_langchain_chat_openai(running_stack: RunningStack, api_key: str) -> Non
     llm = ChatOpenAI(
         model="cirrus-demo",
         base_url=f"{running_stack.base_url}/v1",
-        api_key=api_key,  # type: ignore[arg-type]
+        api_key=SecretStr(api_key),
         max_tokens=8,  # type: ignore[call-arg]
         temperature=0,
         max_retries=0,

@@ -6,6 +6,8 @@ schema documents them, and invalid requests rejected.
 
 from __future__ import annotations
 
+from typing import Any
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -20,5 +22,5 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_openapi_contract(case: schemathesis.Case) -> None:
+def test_openapi_contract(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()

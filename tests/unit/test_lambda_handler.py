@@ -14,6 +14,7 @@ import pytest
 import cirrus_api.app as api_app
 from cirrus_api.dispatch import Dispatcher
 from cirrus_common.observability import logger
+from cirrus_common.settings import get_settings
 from cirrus_local.functions import LocalLambdaContext
 from tests.fakes import ScriptedBackend
 
@@ -28,11 +29,11 @@ def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setattr(
         api_app, "build_dispatcher", lambda _s: Dispatcher({"lambda": ScriptedBackend()})
     )
-    api_app.get_settings.cache_clear()
+    get_settings.cache_clear()
     api_app._mangum.cache_clear()
     yield api_app.handler
     api_app._mangum.cache_clear()
-    api_app.get_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 def _event(name: str) -> dict[str, Any]:
@@ -56,10 +57,10 @@ def test_every_api_event(handler: Any, name: str) -> None:
 
 
 def test_metrics_and_logs(handler: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    log = logger("cirrus-api")
     stream = io.StringIO()  # the Powertools logger's own stream was bound at import
     copy = logging.StreamHandler(stream)
-    copy.setFormatter(log.registered_formatter)
+    copy.setFormatter(logger("cirrus-api").registered_formatter)
+    log = logging.getLogger("cirrus-api")  # the standard logger Powertools wraps
     log.addHandler(copy)
     try:
         handler(_event("api-chat-completions.json"), LocalLambdaContext("ApiFunction"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 MAX_N = 8
 MAX_STOP = 4
@@ -58,7 +59,7 @@ class StreamOptions(_Request):
 
 
 # stream_options is only allowed with "stream": true (as OpenAI answers), in schema form.
-_STREAM_OPTIONS_NEED_STREAM = {
+_STREAM_OPTIONS_NEED_STREAM: JsonDict = {
     "if": {
         "required": ["stream_options"],
         "properties": {"stream_options": {"type": "object"}},
