@@ -164,7 +164,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
             from cirrus_common.keys import attach_usage_plan
 
-            attach_usage_plan(boto3.client("apigateway"), usage_plan, args.name, plaintext)
+            # API Gateway holds the key's hash, never the key: the authorizer returns the
+            # same hash as the usage identifier.
+            api_key_id = attach_usage_plan(
+                boto3.client("apigateway"), usage_plan, record.name, record.usage_identifier
+            )
+            store.set_usage_plan_key_id(record.key_id, api_key_id)
         print(f"key id: {record.key_id}\napi key (shown once, store it now): {plaintext}")
     elif args.action == "list":
         for record in store.list():

@@ -72,6 +72,8 @@ ALL_ENV_NAMES: tuple[str, ...] = (
     ENV_QUANTIZE,
     ENV_TRUST_REMOTE_CODE,
     ENV_API_GATEWAY_BUDGET_S,
+    ENV_RATE_LIMIT_RPS,
+    ENV_RATE_LIMIT_BURST,
     ENV_USAGE_PLAN_ID,
     *POWERTOOLS_ENV,
 )
@@ -128,6 +130,7 @@ class Settings:
     stage: str = "local"
     model_function_name: str = "cirrus-model"
     sagemaker_endpoint_name: str = ""
+    sagemaker_async_endpoint_name: str = ""
     jobs_bucket: str = ""
     keys_table: str = ""
     idempotency_table: str = ""
@@ -165,6 +168,7 @@ class Settings:
             stage=env.get(ENV_STAGE, "local"),
             model_function_name=env.get(ENV_MODEL_FUNCTION, "cirrus-model"),
             sagemaker_endpoint_name=env.get(ENV_SAGEMAKER_ENDPOINT, ""),
+            sagemaker_async_endpoint_name=env.get(ENV_SAGEMAKER_ASYNC_ENDPOINT, ""),
             jobs_bucket=env.get(ENV_JOBS_BUCKET, ""),
             keys_table=env.get(ENV_KEYS_TABLE, ""),
             idempotency_table=env.get(ENV_IDEMPOTENCY_TABLE, ""),

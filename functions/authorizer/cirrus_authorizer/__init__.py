@@ -1,0 +1,1 @@
+"""AuthorizerFunction: the REST API's Lambda REQUEST authorizer (API keys in KeysTable)."""
