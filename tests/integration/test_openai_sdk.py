@@ -173,14 +173,14 @@ def test_error_classes(client: OpenAI, running_stack: RunningStack) -> None:
 
 
 def test_rate_limit_error(running_stack: RunningStack, api_key: str) -> None:
-    from cirrus_api.app import build_dispatcher, create_app
+    from cirrus_api.app import build_dispatcher, build_verifier, create_app
     from cirrus_common.settings import get_settings
 
     settings = get_settings()
     limited = create_app(
         settings.__class__(**{**settings.__dict__, "rate_limit_rps": 0.1, "rate_limit_burst": 1}),
         build_dispatcher(settings),
-        None,
+        build_verifier(settings),
     )
     client = OpenAI(
         base_url="http://testserver/v1",

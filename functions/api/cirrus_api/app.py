@@ -18,14 +18,23 @@ from pydantic.json_schema import models_json_schema
 
 from cirrus_api.auth import Authenticator, KeyVerifier
 from cirrus_api.backends.base import Backend
+from cirrus_api.backends.circuit import CircuitBreaker, GuardedBackend
 from cirrus_api.backends.model_function import ModelFunctionBackend
+from cirrus_api.backends.sagemaker import SageMakerBackend
 from cirrus_api.dispatch import Dispatcher
 from cirrus_api.errors import install_error_handlers
+from cirrus_api.jobs_routes import router as jobs_router
 from cirrus_api.middleware import SERVICE, RequestContextMiddleware
 from cirrus_api.ratelimit import RateLimiter
+from cirrus_api.route_context import RouteContextMiddleware
 from cirrus_api.routes import REQUEST_MODELS, health_router, router
 from cirrus_api.service import OpenAIService
+from cirrus_api.tokens import TokenCounter
+from cirrus_common.errors import InternalError
 from cirrus_common.observability import logger, metrics, tracer
+from cirrus_common.payload import ModelRequest
+from cirrus_common.registry import ModelSpec
+from cirrus_common.routing import Deployment
 from cirrus_common.settings import Settings, get_settings
 
 
@@ -46,7 +55,9 @@ def create_app(
     app.include_router(router, prefix="/v1")
     # The same routes without /v1, as common gateways serve them; documented once.
     app.include_router(router, include_in_schema=False)
+    app.include_router(jobs_router, prefix="/v1")  # GET /v1/jobs/{id} (async jobs)
     install_error_handlers(app)
+    app.add_middleware(RouteContextMiddleware)  # routing headers in, x-cirrus-route out
     app.add_middleware(RequestContextMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -66,11 +77,42 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def build_dispatcher(settings: Settings) -> Dispatcher:
+    """Backends behind circuit breakers, the token counter and async jobs, from settings."""
     budget = max(1.0, settings.api_gateway_budget_s - 1.0)
+    tokens = TokenCounter(settings.model_cache_dir)
     backends: dict[str, Backend] = {
-        "lambda": ModelFunctionBackend(settings.model_function_name, read_timeout_s=budget)
+        "lambda": GuardedBackend(
+            ModelFunctionBackend(settings.model_function_name, read_timeout_s=budget),
+            CircuitBreaker("lambda"),
+        )
     }
-    return Dispatcher(backends)
+    sagemaker = SageMakerBackend(
+        settings.sagemaker_endpoint_name,
+        async_endpoint_name=settings.sagemaker_async_endpoint_name,
+        prompt_tokens=lambda r: tokens.count(settings.models.get(r.model) or _no_spec(r), r),
+    )
+    if settings.sagemaker_endpoint_name:
+        backends["sagemaker"] = GuardedBackend(sagemaker, CircuitBreaker("sagemaker"))
+    jobs = None
+    if settings.sagemaker_async_endpoint_name and settings.jobs_bucket:
+        from cirrus_api.jobs import JobService
+
+        jobs = JobService(
+            bucket=settings.jobs_bucket,
+            idempotency_table=settings.idempotency_table,
+            submitter=sagemaker,
+        )
+    deployment = Deployment(
+        has_lambda=True,
+        has_sagemaker="sagemaker" in backends,
+        has_async=jobs is not None,
+        budget_s=budget,
+    )
+    return Dispatcher(backends, deployment=deployment, tokens=tokens, jobs=jobs)
+
+
+def _no_spec(request: ModelRequest) -> ModelSpec:
+    raise InternalError(f"model {request.model!r} vanished from the registry")
 
 
 def build_verifier(settings: Settings) -> KeyVerifier | None:

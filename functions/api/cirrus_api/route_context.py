@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from cirrus_common.observability import metrics
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cirrus_common.observability import metrics
 
 ROUTE_HEADER = "x-cirrus-route"
 REASON_HEADER = "x-cirrus-route-reason"
@@ -33,6 +35,7 @@ class RouteHints:
     idempotency_key: str | None = None
     body_bytes: int = 0
     caller: str = ""  # a fingerprint of the caller's credential; owns the jobs it submits
+    lambda_context: Any = None  # under Lambda (Mangum): bounds an idempotent submission
 
 
 @dataclass
@@ -86,7 +89,10 @@ class RouteContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ctx = RouteContext(hints_from_headers(Headers(scope=scope)))
+        hints = hints_from_headers(Headers(scope=scope))
+        if scope.get("aws.context") is not None:
+            hints = replace(hints, lambda_context=scope["aws.context"])
+        ctx = RouteContext(hints)
         token = _current.set(ctx)
 
         async def send_with_route(message: Message) -> None:

@@ -109,7 +109,8 @@ def _respond(request: Request, outcome: Served | Streamed) -> JSONResponse | Str
             _stream_body(request, outcome.events), media_type="text/event-stream", headers=headers
         )
     request.state.tokens = (outcome.prompt_tokens, outcome.completion_tokens)
-    return JSONResponse(outcome.body, headers=headers)
+    headers.update(outcome.headers)  # e.g. Location for a 202 (async job)
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
 async def _stream_body(request: Request, events: Iterator[str]) -> AsyncIterator[str]:

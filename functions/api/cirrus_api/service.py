@@ -13,7 +13,7 @@ import struct
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cirrus_api.backends.base import StreamItem
@@ -56,6 +56,9 @@ class Served:
     route: Route
     prompt_tokens: int
     completion_tokens: int
+    # 202 + Location for an accepted asynchronous job (routing: async)
+    status_code: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,17 @@ class OpenAIService:
         )
         if req.stream:
             return self._stream(spec, model_request, req, chat=True)
-        response, route = self.dispatcher.run(spec, model_request)
+        # -- routing: an async decision queues a job and answers 202 (jobs.py) --
+        decision = self.dispatcher.decide(spec, model_request)
+        if decision.route == "async":
+            accepted = self.dispatcher.submit(spec, model_request, decision)
+            job_id = accepted.job["id"]
+            headers = {"Location": f"/v1/jobs/{job_id}", "Retry-After": "2"}
+            if decision.reason == "prefer_async":
+                headers["Preference-Applied"] = "respond-async"
+            return Served(accepted.job, accepted.route, 0, 0, status_code=202, headers=headers)
+        response, route = self.dispatcher.run(spec, model_request, decision)
+        # -- end routing --
         result = _generation(response)
         created = int(time.time())
         choices = [

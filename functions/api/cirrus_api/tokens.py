@@ -71,10 +71,9 @@ class TokenCounter:
         tokenizer = self.tokenizer(spec)
         if tokenizer is None:
             return framing + sum(estimate(t) for t in texts)
-        if len(texts) == 1:
-            return framing + len(tokenizer.encode(texts[0], add_special_tokens=False).ids)
-        encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
-        return framing + sum(len(e.ids) for e in encodings)
+        # encode_batch_fast skips offset tracking, which counting does not need (~15% faster).
+        encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+        return framing + sum(len(e.ids) for e in encode(texts, add_special_tokens=False))
 
     def tokenizer(self, spec: ModelSpec) -> Any | None:
         cached = self._tokenizers.get(spec.id)

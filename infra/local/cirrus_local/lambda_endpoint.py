@@ -19,12 +19,12 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
 from cirrus_local import eventstream
 from cirrus_local.functions import LocalLambdaContext, load
+from cirrus_local.http_base import AwsHandler, LocalServer
 
 log = logging.getLogger("cirrus.local.lambda")
 
@@ -63,16 +63,11 @@ def _function_name(raw: str) -> str:
     return name.split(":")[0]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(AwsHandler):
     server: LambdaServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.read_body()
         if match := _INVOKE.match(self.path.split("?")[0]):
             self._invoke(_function_name(match.group(1)), body)
         elif match := _STREAM.match(self.path.split("?")[0]):
@@ -81,15 +76,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "UnknownOperationException", f"Unknown operation {self.path}")
 
     # ---- helpers --------------------------------------------------------------------------
-
-    def _error(self, status: int, code: str, message: str) -> None:
-        payload = json.dumps({"Type": "User", "message": message, "Message": message}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("x-amzn-ErrorType", code)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
 
     def _prepare(self, name: str, body: bytes) -> tuple[LocalFunction, Any] | None:
         function = self.server.functions.get(name)
@@ -113,9 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _invoke(self, name: str, body: bytes) -> None:
         invocation = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation == "DryRun":
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._send(204, b"", "application/json")
             return
         prepared = self._prepare(name, body)
         if prepared is None:
@@ -123,9 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
         function, event = prepared
         if invocation == "Event":
             threading.Thread(target=self._run_async, args=(function, event), daemon=True).start()
-            self.send_response(202)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._send(202, b"", "application/json")
             return
         try:
             status_error: str | None = None
@@ -140,14 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
                 ).encode()
         finally:
             function._slots.release()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("X-Amz-Executed-Version", "$LATEST")
+        headers = {"X-Amz-Executed-Version": "$LATEST"}
         if status_error:
-            self.send_header("X-Amz-Function-Error", status_error)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            headers["X-Amz-Function-Error"] = status_error
+        self._send(200, payload, "application/json", headers)
 
     def _run_async(self, function: LocalFunction, event: Any) -> None:
         try:
@@ -168,11 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:  # a function that does not stream answers in one chunk, as in AWS
                 result = function.callable(function.handler)(event, function.context())
                 chunks = iter([json.dumps(result).encode()])
-            self.send_response(200)
-            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-            self.send_header("X-Amz-Executed-Version", "$LATEST")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            self._start_event_stream({"X-Amz-Executed-Version": "$LATEST"})
             error: dict[str, str] = {}
             try:
                 for chunk in chunks:
@@ -183,30 +157,16 @@ class _Handler(BaseHTTPRequestHandler):
                 error = {"ErrorCode": "Unhandled", "ErrorDetails": type(exc).__name__}
             done = json.dumps({**error, "LogResult": ""}).encode()
             self._chunk(eventstream.event("InvokeComplete", done, "application/json"))
-            self.wfile.write(b"0\r\n\r\n")
+            self._end_chunks()
         except (BrokenPipeError, ConnectionResetError):
             log.info("client went away during a stream of %s", name)
         finally:
             function._slots.release()
 
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
 
-
-class LambdaServer(ThreadingHTTPServer):
-    daemon_threads = True
+class LambdaServer(LocalServer):
+    thread_name = "local-lambda"
 
     def __init__(self, address: tuple[str, int], functions: Mapping[str, LocalFunction]):
         self.functions = dict(functions)
         super().__init__(address, _Handler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="local-lambda", daemon=True)
-        thread.start()
-        return thread

@@ -14,6 +14,7 @@ from cirrus_common import settings as cfg
 from cirrus_local.functions import HANDLERS, STREAM_HANDLERS
 from cirrus_local.lambda_endpoint import LambdaServer, LocalFunction
 from cirrus_local.resources import create_resources
+from cirrus_local.sagemaker_endpoint import LocalEndpoint, SageMakerServer
 
 Progress = Callable[[str], None]
 
@@ -51,6 +52,9 @@ class StackConfig:
     lambda_port: int = 0
     auth_enabled: bool = False
     model_concurrency: int = 4
+    sagemaker: bool = True  # the local SageMaker-runtime stand-in (GPU path on CPU)
+    sagemaker_port: int = 0
+    sagemaker_concurrency: int = 2
     prefix: str = "cirrus-local"
 
 
@@ -68,6 +72,7 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._moto: Any = None
         self._lambda: LambdaServer | None = None
+        self._sagemaker: SageMakerServer | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -107,10 +112,43 @@ class LocalStack:
             }
         )
         self.progress(f"ModelFunction invoke endpoint on {self.lambda_url}")
+        if c.sagemaker:
+            self._start_sagemaker()
         cfg.get_settings.cache_clear()
         return self
 
+    def _start_sagemaker(self) -> None:
+        """The GPU path's stand-in: a real-time and an async endpoint for the first model
+        the registry serves on SageMaker, writing async results where template.yaml's
+        AsyncInferenceConfig does (jobs/output/, jobs/failure/ in the jobs bucket)."""
+        c = self.config
+        served = [m for m in cfg.Settings.from_env().models if "sagemaker" in m.backends]
+        if not served:
+            return
+        model = next((m for m in served if m.kind == "generation"), served[0]).id
+        bucket = os.environ.get(cfg.ENV_JOBS_BUCKET, "")
+        realtime = f"{c.prefix}-gpu"
+        endpoints = {realtime: LocalEndpoint(realtime, model, c.sagemaker_concurrency)}
+        names = {cfg.ENV_SAGEMAKER_ENDPOINT: realtime}
+        if bucket:
+            queue = f"{c.prefix}-gpu-async"
+            endpoints[queue] = LocalEndpoint(
+                queue,
+                model,
+                output_path=f"s3://{bucket}/jobs/output/",
+                failure_path=f"s3://{bucket}/jobs/failure/",
+            )
+            names[cfg.ENV_SAGEMAKER_ASYNC_ENDPOINT] = queue
+        self._sagemaker = SageMakerServer((c.host, c.sagemaker_port), endpoints)
+        self._sagemaker.start()
+        self.sagemaker_url = self._sagemaker.url
+        self._set_env({"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.sagemaker_url, **names})
+        self.progress(f"SageMaker runtime ({model} on CPU) on {self.sagemaker_url}")
+
     def stop(self) -> None:
+        if self._sagemaker is not None:
+            self._sagemaker.stop()
+            self._sagemaker = None
         if self._lambda is not None:
             self._lambda.shutdown()
             self._lambda.server_close()

@@ -33,6 +33,15 @@ class ModelSpec:
     # Tokens per second on ModelFunction, used to estimate whether a request fits Lambda.
     prefill_tps: float = 2000.0
     decode_tps: float = 40.0
+    # --- routing (cirrus_common.routing) ---------------------------------------------------
+    # Rates on the SageMaker GPU endpoint: decide whether a heavy request still fits a
+    # synchronous call there or should go asynchronous.
+    sagemaker_prefill_tps: float = 20000.0
+    sagemaker_decode_tps: float = 400.0
+    # tokenizer.json for counting prompt tokens in ApiFunction (a file, a directory holding
+    # it, or an s3:// URI). Empty: derived from `source` (see cirrus_api.tokens).
+    tokenizer: str = ""
+    # ---------------------------------------------------------------------------------------
     owned_by: str = "cirrus"
     created: int = 1764806400  # 2025-12-04: a fixed date keeps /v1/models stable
 
@@ -49,6 +58,9 @@ class ModelSpec:
         backends = tuple(raw.get("backends", ["lambda"]))
         if not backends or any(b not in ("lambda", "sagemaker") for b in backends):
             raise ValueError(f"model {model_id!r}: backends must be lambda and/or sagemaker")
+        for rate in ("prefill_tps", "decode_tps", "sagemaker_prefill_tps", "sagemaker_decode_tps"):
+            if rate in raw and not float(raw[rate]) > 0:
+                raise ValueError(f"model {model_id!r}: {rate} must be > 0")
         return cls(
             id=model_id,
             kind=kind,
@@ -57,6 +69,9 @@ class ModelSpec:
             context_length=int(raw.get("context_length", 512)),
             prefill_tps=float(raw.get("prefill_tps", 2000.0)),
             decode_tps=float(raw.get("decode_tps", 40.0)),
+            sagemaker_prefill_tps=float(raw.get("sagemaker_prefill_tps", 20000.0)),
+            sagemaker_decode_tps=float(raw.get("sagemaker_decode_tps", 400.0)),
+            tokenizer=str(raw.get("tokenizer", "")),
             owned_by=str(raw.get("owned_by", "cirrus")),
         )
 

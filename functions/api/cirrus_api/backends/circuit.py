@@ -18,11 +18,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Literal
-
-from cirrus_common.errors import CirrusError
-from cirrus_common.payload import ModelRequest, ModelResponse
 
 from cirrus_api.backends.base import (
     Backend,
@@ -30,6 +27,8 @@ from cirrus_api.backends.base import (
     BackendUnavailableError,
     StreamItem,
 )
+from cirrus_common.errors import CirrusError
+from cirrus_common.payload import ModelRequest, ModelResponse
 
 State = Literal["closed", "open", "half_open"]
 
@@ -135,7 +134,7 @@ class GuardedBackend:
         self.breaker.success()
         return response
 
-    def stream(self, request: ModelRequest) -> Iterator[StreamItem]:
+    def stream(self, request: ModelRequest) -> Generator[StreamItem]:
         self.breaker.before_call()
         try:
             yield from self.backend.stream(request)

@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+
+from cirrus_api.backends.base import BackendFailedError, BackendUnavailableError, StreamItem
+from cirrus_api.backends.ndjson import iter_lines
 from cirrus_common.errors import CirrusError, InvalidRequestError, ServiceUnavailableError
 from cirrus_common.observability import logger
 from cirrus_common.payload import (
@@ -37,9 +40,6 @@ from cirrus_common.payload import (
     ModelResponse,
     StreamDelta,
 )
-
-from cirrus_api.backends.base import BackendFailedError, BackendUnavailableError, StreamItem
-from cirrus_api.backends.ndjson import iter_lines
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
