@@ -37,6 +37,7 @@ from cirrus_common.errors import (
     NotFoundError,
 )
 from cirrus_common.observability import logger
+from cirrus_common.openai_shapes import chat_completion
 from cirrus_common.payload import GenerationResult, ModelRequest
 from cirrus_common.registry import ModelSpec
 
@@ -277,24 +278,9 @@ def _job_error(detail: str) -> dict[str, Any]:
 def _completion(record: dict[str, Any], result: Any) -> dict[str, Any]:
     """The container's answer in Cirrus's chat.completion shape (our model id and job id)."""
     assert isinstance(result, GenerationResult)
-    return {
-        "id": f"chatcmpl-{record['id'].removeprefix('job-')}",
-        "object": "chat.completion",
-        "created": record.get("created_at"),
-        "model": record.get("model"),
-        "choices": [
-            {
-                "index": c.index,
-                "message": {"role": "assistant", "content": c.text},
-                "logprobs": None,
-                "finish_reason": c.finish_reason,
-            }
-            for c in result.choices
-        ],
-        "usage": {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens,
-        },
-        "system_fingerprint": None,
-    }
+    return chat_completion(
+        result,
+        model=str(record.get("model")),
+        completion_id=f"chatcmpl-{record['id'].removeprefix('job-')}",
+        created=record.get("created_at"),
+    )

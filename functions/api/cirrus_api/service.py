@@ -33,6 +33,7 @@ from cirrus_common.errors import (
     from_model_error,
 )
 from cirrus_common.observability import logger
+from cirrus_common.openai_shapes import chat_completion, text_completion, usage
 from cirrus_common.payload import (
     ChatMessage,
     EmbeddingResult,
@@ -111,25 +112,7 @@ class OpenAIService:
         response, route = self.dispatcher.run(spec, model_request, decision)
         # -- end routing --
         result = _generation(response)
-        created = int(time.time())
-        choices = [
-            {
-                "index": c.index,
-                "message": {"role": "assistant", "content": c.text},
-                "logprobs": None,
-                "finish_reason": c.finish_reason,
-            }
-            for c in result.choices
-        ]
-        body = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": created,
-            "model": spec.id,
-            "choices": choices,
-            "usage": _usage(result.prompt_tokens, result.completion_tokens),
-            "system_fingerprint": None,
-        }
+        body = chat_completion(result, model=spec.id)
         return Served(body, route, result.prompt_tokens, result.completion_tokens)
 
     def completion(self, req: CompletionRequest, request_id: str) -> Served | Streamed:
@@ -146,23 +129,7 @@ class OpenAIService:
             return self._stream(spec, model_request, req, chat=False)
         response, route = self.dispatcher.run(spec, model_request)
         result = _generation(response)
-        body = {
-            "id": f"cmpl-{uuid.uuid4().hex}",
-            "object": "text_completion",
-            "created": int(time.time()),
-            "model": spec.id,
-            "choices": [
-                {
-                    "index": c.index,
-                    "text": c.text,
-                    "logprobs": None,
-                    "finish_reason": c.finish_reason,
-                }
-                for c in result.choices
-            ],
-            "usage": _usage(result.prompt_tokens, result.completion_tokens),
-            "system_fingerprint": None,
-        }
+        body = text_completion(result, model=spec.id)
         return Served(body, route, result.prompt_tokens, result.completion_tokens)
 
     # ---- embeddings -----------------------------------------------------------------------
@@ -273,14 +240,6 @@ def _generation(response: ModelResponse) -> GenerationResult:
     return result
 
 
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
 def _model_card(spec: ModelSpec) -> dict[str, Any]:
     return {"id": spec.id, "object": "model", "created": spec.created, "owned_by": spec.owned_by}
 
@@ -345,7 +304,7 @@ def _sse_events(
                 text = None if sent_text[choice.index] else choice.text
                 yield chunk([piece(choice.index, text, choice.finish_reason)])
             if include_usage:
-                yield chunk([], usage=_usage(result.prompt_tokens, result.completion_tokens))
+                yield chunk([], usage=usage(result.prompt_tokens, result.completion_tokens))
             break
     except CirrusError as exc:
         yield _sse(exc.body())

@@ -35,6 +35,7 @@ from urllib.parse import unquote
 
 from pydantic import ValidationError
 
+from cirrus_common.openai_shapes import chat_completion, usage
 from cirrus_common.payload import (
     ChatMessage,
     GenerationParams,
@@ -62,6 +63,9 @@ _CONTAINER_STATUS = {
 }
 
 StreamItem = StreamDelta | ModelResponse
+
+
+FINGERPRINT = "cirrus-local"  # what the stand-in reports as its system_fingerprint
 
 
 class Engine(Protocol):
@@ -174,30 +178,6 @@ def _check(response: ModelResponse) -> GenerationResult:
     raise ContainerError(_CONTAINER_STATUS.get(code, 500), message, code)
 
 
-def completion(result: GenerationResult, model: str) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": "cirrus-local",
-        "choices": [
-            {
-                "index": c.index,
-                "message": {"role": "assistant", "content": c.text},
-                "logprobs": None,
-                "finish_reason": c.finish_reason,
-            }
-            for c in result.choices
-        ],
-        "usage": {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens,
-        },
-    }
-
-
 class _Handler(AwsHandler):
     server: SageMakerServer
 
@@ -248,7 +228,11 @@ class _Handler(AwsHandler):
         except Exception as exc:
             log.exception("engine failed")
             raise ContainerError(500, "engine failure", type(exc).__name__) from exc
-        self._send(200, json.dumps(completion(result, model)).encode(), "application/json")
+        self._send(
+            200,
+            json.dumps(chat_completion(result, model=model, fingerprint=FINGERPRINT)).encode(),
+            "application/json",
+        )
 
     def _invoke_stream(self, request: ModelRequest, body: dict[str, Any]) -> None:
         items = iter(self.server.engine.stream(request))
@@ -274,7 +258,7 @@ class _Handler(AwsHandler):
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "system_fingerprint": "cirrus-local",
+                "system_fingerprint": FINGERPRINT,
                 "choices": choices,
                 **extra,
             }
@@ -312,12 +296,9 @@ class _Handler(AwsHandler):
                         )
                     )
                 if include_usage:
-                    usage = {
-                        "prompt_tokens": result.prompt_tokens,
-                        "completion_tokens": result.completion_tokens,
-                        "total_tokens": result.prompt_tokens + result.completion_tokens,
-                    }
-                    self._part(chunk([], usage=usage))
+                    self._part(
+                        chunk([], usage=usage(result.prompt_tokens, result.completion_tokens))
+                    )
                 self._part(b"data: [DONE]\n\n")
                 break
         except (BrokenPipeError, ConnectionResetError):
@@ -420,9 +401,10 @@ class SageMakerServer(LocalServer):
             body = _json(self._get(source))
             request = to_model_request(body, endpoint, inference_id)
             result = _check(self.engine.run(request.model_copy(update={"stream": False})))
-            self._put(
-                output, json.dumps(completion(result, body.get("model") or endpoint.model)).encode()
+            answer = chat_completion(
+                result, model=body.get("model") or endpoint.model, fingerprint=FINGERPRINT
             )
+            self._put(output, json.dumps(answer).encode())
         except ContainerError as exc:
             self._put(failure, exc.body())
         except Exception as exc:
