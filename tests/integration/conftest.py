@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -23,6 +23,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_healthy(base_url: str, seconds: float, alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll GET /health until it answers 200 (the stack is ready), or fail."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert alive(), "the server exited before it became healthy"
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{base_url} did not become healthy in {seconds:.0f} s")
 
 
 @dataclass
@@ -51,15 +65,7 @@ def running_stack() -> Iterator[RunningStack]:
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the local stack's API did not come up")
+        wait_healthy(base_url, 30)
         yield RunningStack(stack, base_url, server)
         server.should_exit = True
         thread.join(timeout=10)

@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, wait_healthy
 
 
 @pytest.fixture
@@ -29,16 +28,11 @@ def dev_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600  # a cold cache builds the demo model first
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError("cirrus dev did not become healthy")
+        try:  # a cold cache builds the demo model first
+            wait_healthy(url, 600, alive=lambda: process.poll() is None)
+        except AssertionError:
+            process.kill()
+            raise AssertionError(process.communicate(timeout=10)[0]) from None
         yield process, url
     finally:
         if process.poll() is None:

@@ -186,29 +186,24 @@ class KeyStore:
 
     def revoke(self, key_id: str) -> bool:
         """Mark the key revoked. True if it exists (revoking twice is fine), else False."""
-        record = self.get(key_id)
-        if record is None:
-            return False
-        self.client.update_item(
-            TableName=self.table_name,
-            Key={"key_hash": {"S": record.key_hash}},
-            UpdateExpression="SET revoked = :true",
-            ConditionExpression="attribute_exists(key_hash)",
-            ExpressionAttributeValues={":true": {"BOOL": True}},
-        )
-        return True
+        return self._update(key_id, "SET revoked = :v", {":v": {"BOOL": True}})
 
     def set_usage_plan_key_id(self, key_id: str, api_key_id: str) -> bool:
         """Remember the API Gateway key created for this record (see attach_usage_plan)."""
+        return self._update(key_id, "SET usage_plan_key_id = :v", {":v": {"S": api_key_id}})
+
+    def _update(
+        self, key_id: str, expression: str, values: dict[str, AttributeValueTypeDef]
+    ) -> bool:
         record = self.get(key_id)
         if record is None:
             return False
         self.client.update_item(
             TableName=self.table_name,
             Key={"key_hash": {"S": record.key_hash}},
-            UpdateExpression="SET usage_plan_key_id = :k",
+            UpdateExpression=expression,
             ConditionExpression="attribute_exists(key_hash)",
-            ExpressionAttributeValues={":k": {"S": api_key_id}},
+            ExpressionAttributeValues=values,
         )
         return True
 
