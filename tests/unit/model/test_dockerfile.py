@@ -62,3 +62,20 @@ def test_requirements_are_pinned_and_torch_free() -> None:
     ]
     assert all("==" in line for line in lines)
     assert not any(line.startswith("torch") for line in lines)
+
+
+def test_dockerignore_lets_every_copied_path_through() -> None:
+    """The root .dockerignore excludes everything but what the Dockerfile copies."""
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*"
+    allowed = [p[1:].rstrip("/") for p in patterns if p.startswith("!")]
+    copies = [shlex.split(rest) for kw, rest in instructions() if kw == "COPY"]
+    for args in copies:
+        for source in (a for a in args[:-1] if not a.startswith("--")):
+            assert any(source == allow or source.startswith(allow + "/") for allow in allowed), (
+                f"{source} is copied but .dockerignore keeps it out of the context"
+            )
