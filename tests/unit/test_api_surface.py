@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cirrus_api.backends.base import BackendUnavailableError
-from cirrus_common.payload import ModelRequest
+from cirrus_common.payload import ModelRequest, ModelResponse
 from tests.fakes import ScriptedBackend
 
 USER = [{"role": "user", "content": "hi"}]
@@ -150,6 +150,18 @@ def test_stream_error_after_start_is_an_event() -> None:
     assert events[-1] == "[DONE]"
     assert events[-2]["error"]["type"] == "server_error"
     assert "connection lost" not in response.text  # nothing internal leaks
+
+
+def test_model_error_before_any_text_is_a_plain_status_when_streaming(
+    make_client: Any, backend: ScriptedBackend
+) -> None:
+    too_long = ModelResponse.failure("context_length_exceeded", "prompt is 900 tokens", "messages")
+    backend.stream = lambda request: iter([too_long])  # type: ignore[method-assign]
+    response = make_client().post(
+        "/v1/chat/completions", json={"model": "cirrus-demo", "messages": USER, "stream": True}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "context_length_exceeded"
 
 
 def test_backend_unavailable_is_503_with_retry_after(

@@ -206,10 +206,12 @@ class OpenAIService:
     def _stream(
         self, spec: ModelSpec, model_request: ModelRequest, req: _Sampling, *, chat: bool
     ) -> Streamed:
-        items, route = self.dispatcher.stream(spec, model_request)
-        # Pull the first item now: a backend that is throttled or down must answer with a
-        # proper status (and let the dispatcher fall back) before the 200 goes out.
+        items, route = self.dispatcher.stream(spec, model_request)  # primed: no wait here
         first = next(items)
+        if isinstance(first, ModelResponse):
+            # The model answered before any text, so an error (a prompt over the context
+            # length, say) can still leave as a plain 4xx/5xx instead of inside a 200 stream.
+            _generation(first)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         events = _sse_events(
             itertools.chain([first], items),
