@@ -59,7 +59,7 @@ Progress = Callable[[str], None]
 class Recipe:
     """Everything that determines the weights; its hash-free JSON form sits in the manifest."""
 
-    version: int = 1
+    version: int = 2  # 2: generation also stops at <|im_start|>
     vocab_size: int = 4096
     n_layer: int = 4
     n_embd: int = 256
@@ -268,8 +268,11 @@ def _train_and_save_model(ids: list[int], tokenizer: Any, out: Path, say: Progre
             done = f"step {step + 1}/{RECIPE.steps}"
             say(f"demo model: {done} loss {loss.item():.3f} ({elapsed:.0f}s)")
     model.eval()
+    # A turn ends at <|im_end|>, and also where the model opens a new turn: a toy model this
+    # small sometimes skips the end marker, and must not write the user's next line.
+    im_start = tokenizer.token_to_id(IM_START)
     model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
-        bos_token_id=eot, eos_token_id=[im_end, eot], pad_token_id=eot
+        bos_token_id=eot, eos_token_id=[im_end, eot, im_start], pad_token_id=eot
     )
     model.save_pretrained(out)  # safetensors: transformers' default serialisation
 

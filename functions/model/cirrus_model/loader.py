@@ -143,6 +143,8 @@ def _load(spec: ModelSpec, settings: Settings) -> LoadedModel:
         import transformers  # noqa: TID251
 
         import_s = time.perf_counter() - t_import
+        # tqdm bars are noise in CloudWatch (and in the local stack's console).
+        transformers.utils.logging.disable_progress_bar()
         threads = configure_threads(settings)
         auto = (
             transformers.AutoModelForCausalLM
