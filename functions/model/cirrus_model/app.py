@@ -25,8 +25,9 @@ from cirrus_common.payload import ModelResponse  # noqa: E402
 from cirrus_common.settings import get_settings  # noqa: E402
 from cirrus_model import service  # noqa: E402
 
-# The service name comes from POWERTOOLS_SERVICE_NAME (set by template.yaml).
-logger = Logger()
+# Named explicitly: the local stack runs every function in one process, and loggers that
+# shared a name would share appended keys (aws_request_id) too.
+logger = Logger(service="cirrus-model")
 
 _cold = True
 

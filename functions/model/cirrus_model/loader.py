@@ -29,7 +29,7 @@ from cirrus_common.registry import ModelSpec
 from cirrus_common.settings import Settings, get_settings
 from cirrus_model.errors import ModelFunctionError, ModelLoadFailed
 
-logger = Logger(child=True)
+logger = Logger(service="cirrus-model", child=True)
 
 Progress = Callable[[str], None]
 

@@ -28,7 +28,7 @@ from cirrus_common.registry import ModelSpec
 from cirrus_common.settings import Settings, get_settings
 from cirrus_model.errors import InvalidRequest, ModelFunctionError, ModelNotFound
 
-logger = Logger(child=True)
+logger = Logger(service="cirrus-model", child=True)
 
 Item = StreamDelta | ModelResponse
 

@@ -106,7 +106,6 @@ class LocalStack:
                 cfg.ENV_MODEL_FUNCTION: "ModelFunction",
                 cfg.ENV_AUTH_ENABLED: "true" if c.auth_enabled else "false",
                 cfg.ENV_STAGE: "local",
-                "POWERTOOLS_SERVICE_NAME": "cirrus-local",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
