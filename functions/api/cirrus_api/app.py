@@ -139,7 +139,11 @@ _tracer = tracer(SERVICE)
 @_tracer.capture_lambda_handler(capture_response=False)
 @_metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result: dict[str, Any] = _mangum()(event, context)  # type: ignore[arg-type]
+    adapter = _mangum()
+    jobs = adapter.app.state.service.dispatcher.jobs  # type: ignore[attr-defined]
+    if jobs is not None:
+        jobs.register_lambda_context(context)
+    result: dict[str, Any] = adapter(event, context)  # type: ignore[arg-type]
     return result
 
 

@@ -112,6 +112,11 @@ class JobService:
             expires_after_seconds=IDEMPOTENCY_TTL_S,
         )
 
+    def register_lambda_context(self, context: Any) -> None:
+        """Let an in-progress submission expire with the invocation's deadline, so a retry
+        after a timeout is not refused as "already in progress" for the whole TTL."""
+        self._config.register_lambda_context(context)
+
     @cached_property
     def _submit_once(self) -> Any:
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
