@@ -1,8 +1,8 @@
 """Every file in events/ runs through its function's handler, with the local stack behind it.
 
 The function comes from the file name's prefix (events/README.md). API events must answer
-200, or 400 when the name says `bad`; ModelFunction events must answer ok with a result of
-the right kind; authorizer events allow a registered key and refuse a missing one.
+the status their name implies (tests/events.py); ModelFunction events must answer ok with a
+result of the right kind; authorizer events allow a registered key and refuse a missing one.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from cirrus_common.keys import KeyRecord, hash_key
 from cirrus_common.settings import get_settings
 from cirrus_local.functions import HANDLERS, LocalLambdaContext, load
+from tests.events import expected_status
 from tests.integration.conftest import RunningStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +63,11 @@ def test_event(running_stack: RunningStack, path: Path) -> None:
     context = LocalLambdaContext(function_name=function)
     if function == "ApiFunction":
         result = handler(event, context)
-        assert result["statusCode"] == (400 if "bad" in path.name else 200), result["body"]
+        expected = expected_status(path.name)
+        assert result["statusCode"] == expected, result["body"]
         if "stream" not in path.name:
             body = json.loads(result["body"])
-            assert ("error" in body) == ("bad" in path.name)
+            assert ("error" in body) == (expected != 200)
     elif function == "ModelFunction":
         result = handler(event, context)
         assert result["ok"] is True, result

@@ -16,6 +16,7 @@ from cirrus_api.dispatch import Dispatcher
 from cirrus_common.observability import logger
 from cirrus_common.settings import get_settings
 from cirrus_local.functions import LocalLambdaContext
+from tests.events import expected_status
 from tests.fakes import ScriptedBackend
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -44,7 +45,7 @@ def _event(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", sorted(p.name for p in EVENTS.glob("api-*.json")))
 def test_every_api_event(handler: Any, name: str) -> None:
     result = handler(_event(name), LocalLambdaContext("ApiFunction"))
-    expected = 400 if "bad" in name else 200
+    expected = expected_status(name)
     assert result["statusCode"] == expected, result["body"]
     headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
     assert headers["x-request-id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef" or "health" in name
