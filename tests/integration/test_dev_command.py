@@ -20,7 +20,7 @@ def dev_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cirrus_local.cli", "dev", "--port", str(port)],
+        [sys.executable, "-m", "cirrus_local.cli", "dev", "--port", str(port), "--auth"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -40,27 +40,51 @@ def dev_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
             process.wait(timeout=10)
 
 
-def test_dev_serves_chat_and_stops_cleanly_on_ctrl_c(
+def cirrus(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "cirrus_local.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_dev_with_keys_serves_chat_and_stops_cleanly_on_ctrl_c(
     dev_server: tuple[subprocess.Popen[str], str],
 ) -> None:
     process, url = dev_server
-    response = httpx.post(
-        f"{url}/v1/chat/completions",
-        json={
-            "model": "cirrus-demo",
-            "messages": [{"role": "user", "content": "What is a module?"}],
-            "max_tokens": 16,
-        },
-        headers={"authorization": "Bearer local"},
-        timeout=120,
-    )
+    created = cirrus("keys", "--local", "create", "tester")
+    key = created.split("api key (shown once, store it now): ")[1].strip()
+    key_id = created.split("key id: ")[1].split()[0]
+    assert key.startswith("sk-cirrus-")
+    assert key_id in cirrus("keys", "--local", "list")
+    chat = {
+        "model": "cirrus-demo",
+        "messages": [{"role": "user", "content": "What is a module?"}],
+        "max_tokens": 16,
+    }
+
+    def ask(token: str) -> httpx.Response:
+        return httpx.post(
+            f"{url}/v1/chat/completions",
+            json=chat,
+            headers={"authorization": f"Bearer {token}"},
+            timeout=120,
+        )
+
+    response = ask(key)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"]
+    assert ask("sk-cirrus-not-a-key").status_code == 401
+    assert f"revoked {key_id}" in cirrus("keys", "--local", "revoke", key_id)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
     output = process.stdout.read() if process.stdout else ""
     assert "curl" in output and "/v1/chat/completions" in output  # lines to try
     assert "Traceback" not in output
+    assert key not in output  # keys never reach the logs
 
 
 def test_dev_reports_a_taken_port() -> None:
