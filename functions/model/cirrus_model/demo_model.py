@@ -24,8 +24,6 @@ import fcntl
 import json
 import math
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from cirrus_common.settings import get_settings
-from cirrus_model.manifest import ManifestError, read_manifest, verify, write_manifest
+from cirrus_model.manifest import (
+    ManifestError,
+    read_manifest,
+    replaced_atomically,
+    verify,
+    write_manifest,
+)
 
 DEMO_MODEL_DIRNAME = "cirrus-demo-v1"
 
@@ -130,10 +134,8 @@ def _file_lock(path: Path) -> Iterator[None]:
 def build_demo_model(target: Path, progress: Progress | None = None) -> Path:
     """Train the demo model and move it atomically to `target` (replacing a stale copy)."""
     say = progress or (lambda _msg: None)
-    target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with replaced_atomically(target) as tmp:
         corpus = training_corpus()
         say(f"demo model: training tokenizer on {len(corpus) // 1024} KiB of Python docs")
         tokenizer = train_tokenizer(corpus)
@@ -145,13 +147,6 @@ def build_demo_model(target: Path, progress: Progress | None = None) -> Path:
             tmp,
             {"recipe": asdict(RECIPE), "name": DEMO_MODEL_DIRNAME, "bf16_autocast": _native_bf16()},
         )
-        tmp.chmod(0o755)  # mkdtemp makes it private; the model is not a secret
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     say(f"demo model: ready in {time.perf_counter() - started:.1f}s at {target}")
     return target
 

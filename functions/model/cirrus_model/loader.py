@@ -144,7 +144,7 @@ def _load(spec: ModelSpec, settings: Settings) -> LoadedModel:
 
         import_s = time.perf_counter() - t_import
         # tqdm bars are noise in CloudWatch (and in the local stack's console).
-        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         threads = configure_threads(settings)
         auto = (
             transformers.AutoModelForCausalLM

@@ -7,8 +7,12 @@ when asked, the listed digest), so a half-written or tampered copy is refused, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,3 +112,20 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+@contextlib.contextmanager
+def replaced_atomically(target: Path) -> Iterator[Path]:
+    """A fresh directory beside `target` to fill; when the block ends without an error it
+    replaces `target` in one rename, so a reader never sees a half-written model."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)  # mkdtemp makes it private; a model is not a secret
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -19,8 +19,6 @@ AWS_ENDPOINT_URL, which is how tests and the local stack point this at moto.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -31,6 +29,7 @@ from cirrus_model.manifest import (
     FileEntry,
     ManifestError,
     parse_manifest,
+    replaced_atomically,
     sha256_of,
     verify,
 )
@@ -96,9 +95,7 @@ def fetch_prefix(uri: str, cache_dir: Path, client: S3Client | None = None) -> P
     if target.is_dir() and _verified(target, remote, expected):
         return target
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with replaced_atomically(target) as tmp:
         for name, obj in remote.items():
             dest = tmp / name
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -107,12 +104,6 @@ def fetch_prefix(uri: str, cache_dir: Path, client: S3Client | None = None) -> P
             raise ModelLoadFailed(f"{uri}: downloaded files do not match their checksums")
         if manifest_obj is not None:
             s3.download_file(bucket, manifest_obj.key, str(tmp / MANIFEST_NAME))
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
