@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cirrus_authorizer import app
 from cirrus_common.keys import KeyRecord, KeyStore, hash_key
 
 ROOT = Path(__file__).resolve().parents[2]
-# functions/authorizer is not an installed package root in every checkout; make it importable.
-if str(ROOT / "functions" / "authorizer") not in sys.path:
-    sys.path.insert(0, str(ROOT / "functions" / "authorizer"))
-
-# (mypy finds it through mypy_path; the ignore covers checkouts whose config predates it)
-from cirrus_authorizer import app  # type: ignore[import-not-found, unused-ignore]  # noqa: E402
 
 TABLE = "cirrus-keys-authz"
 EVENT = json.loads((ROOT / "events" / "authorizer.json").read_text())

@@ -6,19 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def modules_after(statement: str) -> set[str]:
-    probe = "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))"
-    code = f"{statement}\nimport sys\n{probe}"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    ).stdout.strip()
-    return {m for m in out.split(",") if m}
+from tests.imports import heavy_modules_after
 
 
 def test_handler_module_stays_light() -> None:
     assert (
-        modules_after("import cirrus_model.app\nfrom cirrus_model.app import handler, stream")
+        heavy_modules_after("import cirrus_model.app\nfrom cirrus_model.app import handler, stream")
         == set()
     )
 
@@ -27,11 +20,11 @@ def test_invalid_request_needs_no_torch() -> None:
     statement = (
         "from cirrus_model.app import handler\nassert handler({'op': 'nope'})['ok'] is False"
     )
-    assert modules_after(statement) == set()
+    assert heavy_modules_after(statement) == set()
 
 
 def test_probe_sees_torch() -> None:
-    assert modules_after("import torch") == {"torch"}
+    assert heavy_modules_after("import torch") == {"torch"}
 
 
 def test_preload_setting_loads_at_init(tiny_dir: Path) -> None:
