@@ -64,6 +64,7 @@ def test_dev_with_keys_serves_chat_and_stops_cleanly_on_ctrl_c(
         "model": "cirrus-demo",
         "messages": [{"role": "user", "content": "What is a module?"}],
         "max_tokens": 16,
+        "temperature": 0,  # greedy: the toy model's answer is the same every run
     }
 
     def ask(token: str) -> httpx.Response:

@@ -26,7 +26,7 @@ PROMPT = [{"role": "user", "content": "What is a module?"}]
 def submit(stack: RunningStack, key: str, messages: Any = PROMPT, **headers: str) -> httpx.Response:
     return httpx.post(
         f"{stack.base_url}/v1/chat/completions",
-        json={"model": "cirrus-demo", "messages": messages, "max_tokens": 6},
+        json={"model": "cirrus-demo", "messages": messages, "max_tokens": 6, "temperature": 0},
         headers={"Authorization": f"Bearer {key}", "Prefer": "respond-async", **headers},
         timeout=60,
     )

@@ -51,6 +51,7 @@ class Routed:
             "model": "cirrus-demo",
             "messages": [{"role": "user", "content": content}],
             "max_tokens": MAX_TOKENS,
+            "temperature": 0,  # greedy: the toy model answers the same every run
             "stream": stream,
         }
         return httpx.post(
