@@ -143,6 +143,10 @@ CASES: list[tuple[str, str, Any, int, str | None, str | None]] = [
     ("empty stop", CHAT, chat(stop=""), 400, None, "invalid_value"),
     ("stop wrong type", CHAT, chat(stop=5), 400, "stop", "invalid_value"),
     ("seed as string", CHAT, chat(seed="1"), 400, "seed", "invalid_value"),
+    ("seed beyond 64 bits", CHAT, chat(seed=2**64), 400, "seed", "invalid_value"),
+    ("seed below int64", CHAT, chat(seed=-(2**63) - 1), 400, "seed", "invalid_value"),
+    ("logit_bias", CHAT, chat(logit_bias={"50256": -100}), 400, "logit_bias", "invalid_value"),
+    ("top_logprobs", CHAT, chat(top_logprobs=5), 400, "top_logprobs", "invalid_value"),
     ("stream as string", CHAT, chat(stream="yes"), 400, "stream", "invalid_value"),
     (
         "stream_options without stream",
@@ -335,7 +339,12 @@ def test_body_over_the_cap_is_413_before_parsing(make_client: Any) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/v1/nowhere", 404), ("DELETE", "/v1/models", 405), ("GET", CHAT, 405)],
+    [
+        ("GET", "/v1/nowhere", 404),
+        ("DELETE", "/v1/models", 405),
+        ("GET", CHAT, 405),
+        ("POST", CHAT + "/", 404),  # no redirect: it would lose API Gateway's stage prefix
+    ],
 )
 def test_unknown_routes_and_methods(
     client: TestClient, method: str, path: str, status: int

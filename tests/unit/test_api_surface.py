@@ -216,6 +216,10 @@ def test_auth(make_client: Any, header: str | None, status: int) -> None:
     assert client.get("/health").status_code == 200  # never needs a key
 
 
+def test_health_answers_head_too(client: TestClient) -> None:
+    assert client.head("/health").status_code == 200
+
+
 def test_auth_off_accepts_any_key(client: TestClient) -> None:
     assert client.get("/v1/models", headers={"authorization": "Bearer anything"}).status_code == 200
 

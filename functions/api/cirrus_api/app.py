@@ -47,6 +47,8 @@ def create_app(
         description="OpenAI-compatible LLM API on AWS Lambda and SageMaker.",
         docs_url="/docs",
         redoc_url=None,
+        # A 307 to the slash-less path would drop API Gateway's stage prefix: answer 404.
+        redirect_slashes=False,
     )
     app.state.service = OpenAIService(settings, dispatcher)
     app.state.authenticator = Authenticator(settings.auth_enabled, verifier)
@@ -56,6 +58,7 @@ def create_app(
     # The same routes without /v1, as common gateways serve them; documented once.
     app.include_router(router, include_in_schema=False)
     app.include_router(jobs_router, prefix="/v1")  # GET /v1/jobs/{id} (async jobs)
+    app.include_router(jobs_router, include_in_schema=False)
     install_error_handlers(app)
     app.add_middleware(RouteContextMiddleware)  # routing headers in, x-cirrus-route out
     app.add_middleware(RequestContextMiddleware)

@@ -63,7 +63,9 @@ def parse_json_body(raw: bytes, max_bytes: int) -> Any:
     if len(raw) > max_bytes:
         raise PayloadTooLargeError(f"Request body is larger than the {max_bytes}-byte limit")
     if not raw.strip():
-        raise InvalidRequestError("Request body is empty; expected a JSON object")
+        raise InvalidRequestError(
+            "Request body is empty; expected a JSON object", code="invalid_json"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
+from cirrus_common.payload import SEED_MAX, SEED_MIN
+
 MAX_N = 8
 MAX_STOP = 4
 MAX_MESSAGES = 512
@@ -77,7 +79,7 @@ class _Sampling(_Request):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     n: Annotated[int, Field(ge=1, le=MAX_N), _Integral] | None = None
     stop: NonEmptyStr | Annotated[list[NonEmptyStr], Field(max_length=MAX_STOP)] | None = None
-    seed: Annotated[int, _Integral] | None = None
+    seed: Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX), _Integral] | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
@@ -85,6 +87,8 @@ class _Sampling(_Request):
     user: str | None = None
     # Declared so that asking for them is refused instead of silently ignored.
     logprobs: Literal[False] | None = None
+    top_logprobs: Literal[0] | None = None
+    logit_bias: Annotated[dict[str, float], Field(max_length=0)] | None = None
     echo: Literal[False] | None = None
     best_of: Literal[1] | None = None
 

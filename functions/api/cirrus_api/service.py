@@ -175,7 +175,7 @@ class OpenAIService:
         if spec.kind != kind:
             endpoint = "/v1/embeddings" if spec.kind == "embeddings" else "/v1/chat/completions"
             raise InvalidRequestError(
-                f"The model {model_id!r} is an {spec.kind} model; use {endpoint}.",
+                f"The model {model_id!r} serves {spec.kind}; use {endpoint}.",
                 param="model",
                 code="model_not_supported",
             )

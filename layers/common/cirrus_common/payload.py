@@ -17,6 +17,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The seeds a generator accepts (torch.manual_seed): anything else is a client error.
+SEED_MIN = -(2**63)
+SEED_MAX = 2**64 - 1
+
 PAYLOAD_VERSION = 1  # the `v` field below; bump both together
 
 ModelErrorCode = Literal[
@@ -44,7 +48,7 @@ class GenerationParams(_Strict):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     n: int = Field(default=1, ge=1)
     stop: tuple[str, ...] = ()
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
     frequency_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
 
