@@ -55,7 +55,7 @@ def test_dev_with_keys_serves_chat_and_stops_cleanly_on_ctrl_c(
     dev_server: tuple[subprocess.Popen[str], str],
 ) -> None:
     process, url = dev_server
-    created = cirrus("keys", "--local", "create", "tester")
+    created = cirrus("keys", "create", "tester", "--local")  # as the README writes it
     key = created.split("api key (shown once, store it now): ")[1].strip()
     key_id = created.split("key id: ")[1].split()[0]
     assert key.startswith("sk-cirrus-")
@@ -86,6 +86,14 @@ def test_dev_with_keys_serves_chat_and_stops_cleanly_on_ctrl_c(
     assert "curl" in output and "/v1/chat/completions" in output  # lines to try
     assert "Traceback" not in output
     assert key not in output  # keys never reach the logs
+    gone = subprocess.run(
+        [sys.executable, "-m", "cirrus_local.cli", "keys", "list", "--local"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert gone.returncode == 2 and "no local stack is running" in gone.stderr
 
 
 def test_dev_reports_a_taken_port() -> None:

@@ -104,3 +104,24 @@ def test_cirrus_invoke_prints_the_answer_like_sam_local_invoke() -> None:
     answer = json.loads(done.stdout)
     assert answer["ok"] is True
     assert answer["result"]["choices"][0]["text"]
+
+
+def test_cirrus_invoke_reports_a_raised_error_as_lambda_does() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cirrus_local.cli",
+            "invoke",
+            "AuthorizerFunction",
+            "-e",
+            str(ROOT / "events" / "authorizer-missing-key.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert json.loads(done.stdout) == {"errorMessage": "Unauthorized", "errorType": "Unauthorized"}
+    assert "Traceback" not in done.stderr

@@ -80,7 +80,7 @@ Cirrus is serving the OpenAI API at {url}/v1  (Ctrl-C to stop)
   auth: {"on: create a key with `cirrus keys create me --local`" if auth else "off (any key)"}
 
 Try it:
-  curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\
+  curl {url}/v1/chat/completions -H "Authorization: Bearer {key}" \\
     -H 'Content-Type: application/json' -d '{{"model": "cirrus-demo", "max_tokens": 40,
     "messages": [{{"role": "user", "content": "What is a module?"}}]}}'
 
@@ -112,7 +112,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read event {args.event}: {exc}", file=sys.stderr)
         return 2
-    result = invoke(args.function, event)
+    try:
+        result = invoke(args.function, event)
+    except Exception as exc:  # as Lambda reports an unhandled error, and sam local invoke
+        print(json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__}))
+        return 1
     print(json.dumps(result))
     return 0
 
@@ -134,9 +138,12 @@ def invoke(function: str, event: Any) -> Any:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from botocore.exceptions import EndpointConnectionError
+
     from cirrus_common import settings as cfg
 
-    if args.local:
+    local = getattr(args, "local", False)
+    if local:
         from cirrus_local.stack import _FAKE_AWS, STATE_FILE
 
         if not STATE_FILE.exists():
@@ -156,10 +163,29 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from cirrus_common.keys import KeyStore
 
     store = KeyStore(table)
+    try:
+        return _keys_action(args, store, local=local)
+    except EndpointConnectionError:
+        print(
+            "error: the local stack is not answering (start one with `cirrus dev`)", file=sys.stderr
+        )
+        return 2
+
+
+def _keys_action(args: argparse.Namespace, store: Any, *, local: bool) -> int:
+    from cirrus_common import settings as cfg
+
     if args.action == "create":
         plaintext, record = store.create(args.name)
         usage_plan = os.environ.get(cfg.ENV_USAGE_PLAN_ID)
-        if usage_plan and not args.local:
+        if not usage_plan and not local:
+            print(
+                f"warning: {cfg.ENV_USAGE_PLAN_ID} is not set, so this key is on no usage plan "
+                "and API Gateway will refuse it (403). Set it to the stack's UsagePlanId output "
+                "and create the key again.",
+                file=sys.stderr,
+            )
+        if usage_plan and not local:
             import boto3
 
             from cirrus_common.keys import attach_usage_plan
@@ -209,13 +235,20 @@ def parser() -> argparse.ArgumentParser:
     inv.add_argument("-e", "--event", required=True, help="event file (or - for stdin)")
     inv.set_defaults(func=cmd_invoke)
 
-    keys = sub.add_parser("keys", help="manage API keys")
-    keys.add_argument("--local", action="store_true", help="the running `cirrus dev` stack")
+    # --local is accepted before or after the action: `keys --local list`, `keys create me --local`
+    local = argparse.ArgumentParser(add_help=False)
+    local.add_argument(
+        "--local",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="the running `cirrus dev` stack",
+    )
+    keys = sub.add_parser("keys", help="manage API keys", parents=[local])
     ksub = keys.add_subparsers(dest="action", required=True)
-    create = ksub.add_parser("create")
+    create = ksub.add_parser("create", parents=[local])
     create.add_argument("name")
-    ksub.add_parser("list")
-    revoke = ksub.add_parser("revoke")
+    ksub.add_parser("list", parents=[local])
+    revoke = ksub.add_parser("revoke", parents=[local])
     revoke.add_argument("key_id")
     keys.set_defaults(func=cmd_keys)
 

@@ -145,6 +145,7 @@ class LocalStack:
         self.progress(f"SageMaker runtime ({model} on CPU) on {self.sagemaker_url}")
 
     def stop(self) -> None:
+        self._forget_state()
         if self._sagemaker is not None:
             self._sagemaker.stop()
             self._sagemaker = None
@@ -208,6 +209,16 @@ class LocalStack:
         STATE_FILE.write_text(
             json.dumps({"api_url": api_url, "moto_url": self.moto_url, "env": keys}, indent=2)
         )
+
+    def _forget_state(self) -> None:
+        """Remove the state file if it describes this stack (another may have replaced it)."""
+        try:
+            if json.loads(STATE_FILE.read_text()).get("moto_url") == getattr(
+                self, "moto_url", None
+            ):
+                STATE_FILE.unlink()
+        except (OSError, ValueError):
+            pass
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():
