@@ -37,7 +37,10 @@ class RequestContextMiddleware:
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        self.log.set_correlation_id(request_id)
+        if not event:
+            # Under Lambda the handler's decorator sets the correlation id for the one request
+            # in flight; a server interleaves requests, so each keeps its own (a contextvar).
+            self.log.thread_safe_append_keys(correlation_id=request_id)
         started = time.perf_counter()
         status = 0
 
@@ -70,6 +73,8 @@ class RequestContextMiddleware:
                 await send({"type": "http.response.body", "body": body})
         finally:
             self._record(scope, state, status, time.perf_counter() - started, in_lambda=bool(event))
+            if not event:
+                self.log.thread_safe_remove_keys(["correlation_id"])
 
     def _record(
         self, scope: Scope, state: dict[str, Any], status: int, seconds: float, in_lambda: bool
