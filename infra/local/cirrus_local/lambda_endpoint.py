@@ -152,13 +152,18 @@ class _Handler(AwsHandler):
                 for chunk in chunks:
                     if chunk:
                         self._chunk(eventstream.event("PayloadChunk", chunk))
+            except ConnectionError:
+                raise  # the caller hung up: nothing left to tell it
             except Exception as exc:
                 log.exception("stream of %s failed", name)
                 error = {"ErrorCode": "Unhandled", "ErrorDetails": type(exc).__name__}
+            finally:
+                # Stop generating for a caller that is gone (closes the handler's generator).
+                getattr(chunks, "close", lambda: None)()
             done = json.dumps({**error, "LogResult": ""}).encode()
             self._chunk(eventstream.event("InvokeComplete", done, "application/json"))
             self._end_chunks()
-        except (BrokenPipeError, ConnectionResetError):
+        except ConnectionError:
             log.info("client went away during a stream of %s", name)
         finally:
             function._slots.release()

@@ -213,7 +213,7 @@ class _Handler(AwsHandler):
                 self._invoke_stream(request, body)
         except ContainerError as exc:
             self._model_error(exc)
-        except (BrokenPipeError, ConnectionResetError):
+        except ConnectionError:
             log.info("client went away from %s", name)
         finally:
             endpoint._slots.release()
@@ -301,12 +301,14 @@ class _Handler(AwsHandler):
                     )
                 self._part(b"data: [DONE]\n\n")
                 break
-        except (BrokenPipeError, ConnectionResetError):
-            raise
+        except ConnectionError:
+            raise  # the caller hung up
         except Exception as exc:
             log.warning("stream failed mid-way: %s", exc)
             error = {"Message": "The model stream failed.", "ErrorCode": "StreamBroken"}
             self._chunk(eventstream.exception("ModelStreamError", json.dumps(error).encode()))
+        finally:
+            getattr(items, "close", lambda: None)()  # stop generating for a caller that is gone
         self._end_chunks()
 
     def _async(self, endpoint: LocalEndpoint) -> None:

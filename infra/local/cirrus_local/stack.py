@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,13 @@ _FAKE_AWS = {
     "AWS_REGION": "us-east-1",
 }
 STATE_FILE = Path.home() / ".cache" / "cirrus" / "local-stack.json"
+
+
+def _quiet_local_noise() -> None:
+    """What helps nobody on a dev console: moto's per-call access lines, and Powertools'
+    note that idempotency has no Lambda deadline to follow (there is none locally)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
 
 
 class PortInUseError(RuntimeError):
@@ -78,6 +87,8 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
+
+        _quiet_local_noise()
 
         c = self.config
         self._set_env(_FAKE_AWS)
