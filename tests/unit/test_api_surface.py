@@ -56,6 +56,14 @@ def test_chat_completion_shape(client: TestClient, backend: ScriptedBackend) -> 
     assert sent.params.stop == ("\n",) and sent.params.seed == 3 and sent.params.n == 2
 
 
+def test_default_max_tokens_as_openai(client: TestClient, backend: ScriptedBackend) -> None:
+    client.post("/v1/chat/completions", json={"model": "cirrus-demo", "messages": USER})
+    client.post("/v1/completions", json={"model": "cirrus-demo", "prompt": "a"})
+    chat, completion = backend.calls
+    assert chat.params.max_tokens is None  # up to the rest of the context
+    assert completion.params.max_tokens == 16  # the legacy completions default
+
+
 def test_routes_without_v1_prefix(client: TestClient) -> None:
     assert client.get("/models").json() == client.get("/v1/models").json()
     response = client.post("/chat/completions", json={"model": "cirrus-demo", "messages": USER})

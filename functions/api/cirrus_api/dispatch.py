@@ -97,7 +97,8 @@ class Dispatcher:
         return RoutingRequest(
             op=request.op,
             prompt_tokens=prompt_tokens,
-            max_tokens=request.params.max_tokens,
+            # Unbounded chat may run to the end of the context: estimate the worst case.
+            max_tokens=request.params.max_tokens or max(1, spec.context_length - prompt_tokens),
             n=request.params.n * max(1, len(request.prompts)),
             stream=request.stream,
             body_bytes=max(hints.body_bytes, text_bytes),

@@ -46,7 +46,7 @@ from cirrus_common.payload import (
 from cirrus_common.registry import Kind, ModelSpec
 from cirrus_common.settings import Settings
 
-DEFAULT_MAX_TOKENS = 16
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class OpenAIService:
             model=spec.id,
             request_id=request_id,
             messages=tuple(ChatMessage(role=m.role, content=m.text()) for m in req.messages),
-            params=self._params(req, spec, req.token_limit()),
+            params=self._params(req, spec, req.token_limit(), chat=True),
             stream=bool(req.stream),
         )
         if req.stream:
@@ -122,7 +122,7 @@ class OpenAIService:
             model=spec.id,
             request_id=request_id,
             prompts=tuple(req.prompts()),
-            params=self._params(req, spec, req.max_tokens),
+            params=self._params(req, spec, req.max_tokens, chat=False),
             stream=bool(req.stream),
         )
         if req.stream:
@@ -181,11 +181,15 @@ class OpenAIService:
             )
         return spec
 
-    def _params(self, req: _Sampling, spec: ModelSpec, max_tokens: int | None) -> GenerationParams:
-        limit = (
-            max_tokens if max_tokens is not None else min(DEFAULT_MAX_TOKENS, spec.context_length)
-        )
-        if limit > spec.context_length:
+    def _params(
+        self, req: _Sampling, spec: ModelSpec, max_tokens: int | None, *, chat: bool
+    ) -> GenerationParams:
+        # OpenAI's defaults: chat generates up to the rest of the context (None tells the
+        # backend so); the legacy completions API stops at 16 tokens.
+        limit = max_tokens
+        if limit is None and not chat:
+            limit = min(COMPLETIONS_DEFAULT_MAX_TOKENS, spec.context_length)
+        if limit is not None and limit > spec.context_length:
             raise InvalidRequestError(
                 f"max_tokens is {limit}, but the model's context length is "
                 f"{spec.context_length} tokens.",

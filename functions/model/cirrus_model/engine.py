@@ -92,13 +92,15 @@ class GenerationEngine:
             ids = [int(start)]
         return ids
 
-    def check_context(self, prompt_tokens: int, max_tokens: int) -> None:
+    def check_context(
+        self, prompt_tokens: int, max_tokens: int, prompt_param: str = "messages"
+    ) -> None:
         ctx = self.context_length
         if prompt_tokens >= ctx:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {ctx} tokens, but the prompt alone is "
                 f"{prompt_tokens} tokens. Please shorten the prompt.",
-                param="messages",
+                param=prompt_param,
             )
         if prompt_tokens + max_tokens > ctx:
             raise ContextLengthExceeded(
@@ -110,21 +112,33 @@ class GenerationEngine:
             )
 
     def start(
-        self, prompt_ids: Sequence[int], params: GenerationParams, first_index: int = 0
+        self,
+        prompt_ids: Sequence[int],
+        params: GenerationParams,
+        first_index: int = 0,
+        prompt_param: str = "messages",
     ) -> GenerationRun:
-        self.check_context(len(prompt_ids), params.max_tokens)
-        return GenerationRun(self, list(prompt_ids), params, first_index)
+        # No max_tokens: generate up to the end of the context (at least one token).
+        limit = params.max_tokens or max(1, self.context_length - len(prompt_ids))
+        self.check_context(len(prompt_ids), limit, prompt_param)
+        return GenerationRun(self, list(prompt_ids), params, first_index, limit)
 
 
 class GenerationRun:
     """Iterate for (choice index, text delta); afterwards read choices and token counts."""
 
     def __init__(
-        self, engine: GenerationEngine, prompt_ids: list[int], params: GenerationParams, first: int
+        self,
+        engine: GenerationEngine,
+        prompt_ids: list[int],
+        params: GenerationParams,
+        first: int,
+        max_tokens: int,
     ) -> None:
         self.engine = engine
         self.prompt_ids = prompt_ids
         self.params = params
+        self.max_tokens = max_tokens
         self.first_index = first
         self.choices: list[ChoiceOutput] = []
         self.completion_tokens = 0
@@ -145,7 +159,7 @@ class GenerationRun:
             input_ids = torch.tensor([self.prompt_ids] * rows, dtype=torch.long)
             out = engine.model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
             sampler = TokenSampler(params, rows, out.logits.shape[-1])
-            for step in range(params.max_tokens):
+            for step in range(self.max_tokens):
                 chosen = sampler(out.logits[:, -1, :])
                 for row, token in enumerate(chosen.tolist()):
                     if finish[row] is not None:
@@ -158,7 +172,7 @@ class GenerationRun:
                         delta, stopped = stream.push(token)
                         if stopped:
                             finish[row] = "stop"
-                        elif step == params.max_tokens - 1:
+                        elif step == self.max_tokens - 1:
                             delta += stream.close()
                             finish[row] = "length"
                     if delta:

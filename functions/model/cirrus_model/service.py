@@ -127,7 +127,11 @@ def _generate(
     else:
         prompts = [engine.encode_prompt(p) for p in request.prompts]
     # Check every prompt before generating any, so a bad second prompt wastes no compute.
-    runs = [engine.start(ids, params, first_index=i * params.n) for i, ids in enumerate(prompts)]
+    prompt_param = "messages" if request.op == "chat" else "prompt"
+    runs = [
+        engine.start(ids, params, first_index=i * params.n, prompt_param=prompt_param)
+        for i, ids in enumerate(prompts)
+    ]
     choices: list[Choice] = []
     for run in runs:
         for index, text in run:

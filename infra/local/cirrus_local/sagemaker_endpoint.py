@@ -141,7 +141,7 @@ def to_model_request(body: Any, endpoint: LocalEndpoint, request_id: str = "") -
         )
         stop = body.get("stop") or ()
         params = GenerationParams(
-            max_tokens=body.get("max_tokens") or 16,
+            max_tokens=body.get("max_tokens"),
             temperature=1.0 if body.get("temperature") is None else body["temperature"],
             top_p=body.get("top_p") or 1.0,
             n=body.get("n") or 1,

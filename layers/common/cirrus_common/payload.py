@@ -43,7 +43,8 @@ class ChatMessage(_Strict):
 
 
 class GenerationParams(_Strict):
-    max_tokens: int = Field(default=16, ge=1)
+    # None: up to the rest of the context, as OpenAI's chat API does when it is not given.
+    max_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     n: int = Field(default=1, ge=1)

@@ -65,6 +65,22 @@ def test_context_length_is_enforced_before_generating(engine: GenerationEngine) 
         engine.start(list(range(70)), GenerationParams(max_tokens=1))
 
 
+def test_without_max_tokens_the_rest_of_the_context_is_the_limit(
+    engine: GenerationEngine,
+) -> None:
+    ids = engine.encode_prompt("Python lists are mutable sequences.")
+    run = engine.start(ids, GenerationParams(temperature=0.0))
+    assert run.max_tokens == 64 - len(ids)
+    run.run()
+    assert run.choices[0].tokens <= 64 - len(ids)
+
+
+def test_a_prompt_too_long_names_the_field_it_came_from(engine: GenerationEngine) -> None:
+    with pytest.raises(ContextLengthExceeded) as info:
+        engine.start(list(range(70)), GenerationParams(), prompt_param="prompt")
+    assert info.value.param == "prompt"
+
+
 def test_penalties_change_greedy_output(engine: GenerationEngine) -> None:
     ids = engine.encode_prompt("The")
     plain = engine.start(ids, GenerationParams(max_tokens=20, temperature=0)).run()

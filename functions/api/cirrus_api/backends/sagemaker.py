@@ -78,10 +78,11 @@ def messages_request(request: ModelRequest, *, stream: bool) -> dict[str, Any]:
             {"role": "system" if m.role == "developer" else m.role, "content": m.content}
             for m in request.messages
         ],
-        "max_tokens": p.max_tokens,
         "temperature": p.temperature,
         "stream": stream,
     }
+    if p.max_tokens is not None:  # absent: the container generates to the end of the context
+        body["max_tokens"] = p.max_tokens
     if p.top_p < 1.0:  # TGI refuses top_p == 1.0 (it must be < 1); absent means "off"
         body["top_p"] = p.top_p
     if p.n > 1:
