@@ -32,7 +32,7 @@ class ScriptedBackend:
         if request.op == "embeddings":
             vectors = tuple((1.0, 0.0, 0.5) for _ in request.inputs)
             return ModelResponse(
-                ok=True, result=EmbeddingResult(embeddings=vectors, prompt_tokens=len(vectors))
+                ok=True, result=EmbeddingResult.from_vectors(vectors, prompt_tokens=len(vectors))
             )
         count = request.params.n * max(1, len(request.prompts))
         choices = tuple(Choice(index=i, text=self.text, finish_reason="stop") for i in range(count))

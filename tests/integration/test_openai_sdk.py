@@ -153,6 +153,15 @@ def test_embeddings(client: OpenAI) -> None:
         assert abs(decoded[0] - vectors[0][0]) < 1e-5
 
 
+def test_a_full_embeddings_batch_fits_lambdas_payload_limit(client: OpenAI) -> None:
+    """2,048 inputs (OpenAI's cap; LangChain sends 1,000 at a time) through the Lambda
+    stand-in, which enforces Lambda's 6 MB response limit."""
+    texts = [f"Sentence number {i} about Python modules and packages." for i in range(2048)]
+    response = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts)
+    assert [d.index for d in response.data] == list(range(2048))
+    assert all(len(d.embedding) == 384 for d in response.data)
+
+
 def test_error_classes(client: OpenAI, running_stack: RunningStack) -> None:
     with pytest.raises(openai.AuthenticationError):
         OpenAI(

@@ -17,7 +17,7 @@ from cirrus_common.payload import SEED_MAX, SEED_MIN
 MAX_N = 8
 MAX_STOP = 4
 MAX_MESSAGES = 512
-MAX_EMBEDDING_INPUTS = 256
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit; LangChain sends up to 1,000 at a time
 
 
 class _Request(BaseModel):

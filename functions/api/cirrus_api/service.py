@@ -6,13 +6,11 @@ backend and the same code serves Lambda, the local stack and the benchmarks.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
-import struct
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,13 +146,12 @@ class OpenAIService:
         result = _result(response)
         if not isinstance(result, EmbeddingResult):
             raise _unexpected()
+        vectors: Sequence[str | list[float]] = (
+            result.vectors_b64 if req.encoding_format == "base64" else result.vectors()
+        )
         data = [
-            {
-                "object": "embedding",
-                "index": i,
-                "embedding": _encode(vector, req.encoding_format),
-            }
-            for i, vector in enumerate(result.embeddings)
+            {"object": "embedding", "index": i, "embedding": vector}
+            for i, vector in enumerate(vectors)
         ]
         body = {
             "object": "list",
@@ -248,13 +245,6 @@ def _generation(response: ModelResponse) -> GenerationResult:
 
 def _model_card(spec: ModelSpec) -> dict[str, Any]:
     return {"id": spec.id, "object": "model", "created": spec.created, "owned_by": spec.owned_by}
-
-
-def _encode(vector: tuple[float, ...], encoding_format: str) -> list[float] | str:
-    if encoding_format == "base64":
-        # OpenAI's base64 format: little-endian float32, as the SDK decodes it with numpy.
-        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-    return list(vector)
 
 
 def _sse(obj: dict[str, Any]) -> str:

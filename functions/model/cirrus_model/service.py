@@ -154,9 +154,7 @@ def _embeddings(request: ModelRequest, spec: ModelSpec, settings: Settings) -> M
     loaded = get_model(spec, settings)
     engine = EmbeddingEngine(loaded.model, loaded.tokenizer, loaded.context_length)
     out = engine.embed(request.inputs, dimensions=request.dimensions)
-    result = EmbeddingResult(
-        embeddings=tuple(tuple(v) for v in out.vectors), prompt_tokens=out.prompt_tokens
-    )
+    result = EmbeddingResult.from_vectors(out.vectors, out.prompt_tokens)
     return ModelResponse(ok=True, result=result)
 
 
@@ -182,7 +180,7 @@ def _log_done(
         if result.completion_tokens and seconds > 0:
             fields["tokens_per_s"] = round(result.completion_tokens / seconds, 1)
     elif isinstance(result, EmbeddingResult):
-        fields |= {"prompt_tokens": result.prompt_tokens, "inputs": len(result.embeddings)}
+        fields |= {"prompt_tokens": result.prompt_tokens, "inputs": len(result.vectors_b64)}
     if settings is not None and settings.log_prompts:
         fields["messages"] = [m.model_dump() for m in request.messages]
         fields["prompts"] = list(request.prompts)

@@ -28,6 +28,10 @@ from cirrus_local.http_base import AwsHandler, LocalServer
 
 log = logging.getLogger("cirrus.local.lambda")
 
+# Lambda's limit on a synchronous request and response payload (6 MB), enforced here too so
+# that what passes locally fits in AWS.
+SYNC_PAYLOAD_LIMIT = 6_291_456
+
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 _STREAM = re.compile(r"^/2021-11-15/functions/([^/]+)/response-streaming-invocations$")
 
@@ -82,6 +86,14 @@ class _Handler(AwsHandler):
         if function is None:
             self._error(404, "ResourceNotFoundException", f"Function not found: {name}")
             return None
+        if len(body) > SYNC_PAYLOAD_LIMIT:
+            self._error(
+                413,
+                "RequestTooLargeException",
+                f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction "
+                "operation",
+            )
+            return None
         try:
             event = json.loads(body or b"{}")
         except ValueError:
@@ -114,6 +126,15 @@ class _Handler(AwsHandler):
             try:
                 result = function.callable(function.handler)(event, function.context())
                 payload = json.dumps(result).encode()
+                if len(payload) > SYNC_PAYLOAD_LIMIT:  # as Lambda refuses to return it
+                    status_error = "Unhandled"
+                    payload = json.dumps(
+                        {
+                            "errorMessage": "Response payload size exceeded maximum allowed "
+                            f"payload size ({SYNC_PAYLOAD_LIMIT} bytes).",
+                            "errorType": "Function.ResponseSizeTooLarge",
+                        }
+                    ).encode()
             except Exception as exc:  # Lambda reports it as an Unhandled function error
                 log.exception("function %s raised", name)
                 status_error = "Unhandled"

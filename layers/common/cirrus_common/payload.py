@@ -13,6 +13,9 @@ handles both.
 
 from __future__ import annotations
 
+import base64
+import struct
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,8 +88,27 @@ class GenerationResult(_Strict):
 
 class EmbeddingResult(_Strict):
     kind: Literal["embeddings"] = "embeddings"
-    embeddings: tuple[tuple[float, ...], ...]
+    # Each vector as little-endian float32 in base64: a third of the size of decimal floats in
+    # JSON, which keeps a full batch under Lambda's 6 MB response limit, and exactly OpenAI's
+    # encoding_format=base64, so the API can pass it through.
+    vectors_b64: tuple[str, ...]
     prompt_tokens: int
+
+    @classmethod
+    def from_vectors(
+        cls, vectors: Sequence[Sequence[float]], prompt_tokens: int
+    ) -> EmbeddingResult:
+        packed = tuple(
+            base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode("ascii") for v in vectors
+        )
+        return cls(vectors_b64=packed, prompt_tokens=prompt_tokens)
+
+    def vectors(self) -> list[list[float]]:
+        out = []
+        for encoded in self.vectors_b64:
+            raw = base64.b64decode(encoded)
+            out.append(list(struct.unpack(f"<{len(raw) // 4}f", raw)))
+        return out
 
 
 class ModelError(_Strict):

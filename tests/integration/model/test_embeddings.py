@@ -22,7 +22,7 @@ def embed(inputs: list[str] | list[list[int]], **fields: object) -> ModelRespons
 def vectors(response: ModelResponse) -> list[list[float]]:
     assert response.ok and response.result is not None, response.error
     assert response.result.kind == "embeddings"
-    return [list(v) for v in response.result.embeddings]
+    return response.result.vectors()
 
 
 def dot(a: list[float], b: list[float]) -> float:
