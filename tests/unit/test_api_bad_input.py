@@ -359,3 +359,20 @@ def test_unknown_fields_are_ignored(client: TestClient, backend: ScriptedBackend
     response = client.post(CHAT, json=chat(some_future_field={"x": 1}, metadata={"a": "b"}))
     assert response.status_code == 200
     assert len(backend.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param", "fragment"),
+    [
+        (EMBEDDINGS, {"model": "all-MiniLM-L6-v2", "input": ["a"] * 3000}, "input", "at most 2048"),
+        (EMBEDDINGS, {"model": "all-MiniLM-L6-v2", "input": ["a", ""]}, "input.1", "at least 1"),
+        (CHAT, chat(stop=["a", "b", "c", "d", "e"]), "stop", "at most 4"),
+    ],
+)
+def test_union_fields_report_the_branch_that_matched(
+    client: TestClient, path: str, body: Any, param: str, fragment: str
+) -> None:
+    """Not "should be a valid string" from a branch whose type never applied."""
+    error = client.post(path, json=body).json()["error"]
+    assert error["param"] == param
+    assert fragment in error["message"]

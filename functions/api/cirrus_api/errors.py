@@ -34,11 +34,21 @@ def _is_union_tag(part: str) -> bool:
     )
 
 
+def _most_telling(errors: list[Any]) -> Any:
+    """For a field that is a union, pydantic reports every branch it tried. The branch whose
+    type matched but whose value did not ("at most 4 items") says what to fix; "should be a
+    valid string" from the branches whose type did not match does not."""
+    field = tuple(errors[0].get("loc", ()))[:1]
+    same_field = [e for e in errors if tuple(e.get("loc", ()))[:1] == field]
+    specific = [e for e in same_field if not str(e.get("type", "")).endswith("_type")]
+    return specific[0] if specific else errors[0]
+
+
 def validation_error(errors: list[Any]) -> InvalidRequestError:
-    """The first pydantic error, phrased for a person, with its field path as `param`."""
+    """The most telling pydantic error, phrased for a person, with its field path as `param`."""
     if not errors:
         return InvalidRequestError("Invalid request body")
-    first = errors[0]
+    first = _most_telling(errors)
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
     # Unions report every branch tried (e.g. "prompt.str", "prompt.list[str]"); keep the field.
     loc = [p for p in loc if not _is_union_tag(p)]
