@@ -109,7 +109,7 @@ CASES: list[tuple[str, str, Any, int, str | None, str | None]] = [
             ]
         ),
         400,
-        "messages.0.content",
+        "messages.0.content.0.type",  # only text parts are served
         "invalid_value",
     ),
     ("missing model", CHAT, {"messages": USER}, 400, "model", "invalid_value"),
