@@ -16,17 +16,25 @@ import pytest
 from starlette.datastructures import Headers
 
 from cirrus_api.route_context import hints_from_headers
+from cirrus_api.tokens import TokenCounter
 from cirrus_common.keys import KeyStore
+from cirrus_common.payload import ChatMessage, ModelRequest
 from cirrus_common.settings import get_settings
 from tests.integration.conftest import RunningStack
 
 PROMPT = [{"role": "user", "content": "What is a module?"}]
+MAX_TOKENS = 6
 
 
 def submit(stack: RunningStack, key: str, messages: Any = PROMPT, **headers: str) -> httpx.Response:
     return httpx.post(
         f"{stack.base_url}/v1/chat/completions",
-        json={"model": "cirrus-demo", "messages": messages, "max_tokens": 6, "temperature": 0},
+        json={
+            "model": "cirrus-demo",
+            "messages": messages,
+            "max_tokens": MAX_TOKENS,
+            "temperature": 0,
+        },
         headers={"Authorization": f"Bearer {key}", "Prefer": "respond-async", **headers},
         timeout=60,
     )
@@ -86,10 +94,34 @@ def test_idempotency_key_returns_the_same_job(running_stack: RunningStack, api_k
     assert changed.json()["error"]["code"] == "idempotency_key_reused"
 
 
-def test_a_job_the_model_refuses_reports_failed(running_stack: RunningStack, api_key: str) -> None:
+def test_a_prompt_too_long_for_sure_is_refused_before_any_job(
+    running_stack: RunningStack, api_key: str
+) -> None:
     too_long = [{"role": "user", "content": "module import package " * 200}]
     response = submit(running_stack, api_key, messages=too_long)
-    assert response.status_code == 202
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_a_job_the_model_refuses_reports_failed(running_stack: RunningStack, api_key: str) -> None:
+    # Just short enough for the API's floor (the text's own tokens) to let it through, too
+    # long once the model's chat template frames it: the model refuses inside the job.
+    spec = get_settings().models.get("cirrus-demo")
+    assert spec is not None
+    counter = TokenCounter(get_settings().model_cache_dir)
+    words = 1
+    while True:
+        content = "module " * words
+        request = ModelRequest(
+            op="chat", model=spec.id, messages=(ChatMessage(role="user", content=content),)
+        )
+        _, floor = counter.measure(spec, request)
+        assert floor is not None
+        if floor + MAX_TOKENS >= spec.context_length:
+            break
+        words += 1
+    response = submit(running_stack, api_key, messages=[{"role": "user", "content": content}])
+    assert response.status_code == 202, response.text
     done = poll(running_stack, api_key, response.headers["location"])
     assert done["status"] == "failed" and done["result"] is None
     assert done["error"]["code"] == "job_failed"

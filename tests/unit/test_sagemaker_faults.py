@@ -136,6 +136,9 @@ class FixedCounter:
     def count(self, spec: ModelSpec, request: ModelRequest) -> int:
         return sum(len(m.content) for m in request.messages)
 
+    def measure(self, spec: ModelSpec, request: ModelRequest) -> tuple[int, int | None]:
+        return self.count(spec, request), None  # an estimate: no floor known
+
 
 def dispatcher(gpu: Any, cpu: ScriptedBackend) -> Dispatcher:
     return Dispatcher(

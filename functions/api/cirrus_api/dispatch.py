@@ -28,7 +28,7 @@ from cirrus_api.backends.base import (
     BackendUnavailableError,
     StreamItem,
 )
-from cirrus_common.errors import InternalError
+from cirrus_common.errors import InternalError, InvalidRequestError
 from cirrus_common.observability import logger
 from cirrus_common.payload import ModelRequest, ModelResponse
 from cirrus_common.registry import ModelSpec
@@ -46,6 +46,27 @@ if TYPE_CHECKING:
     from cirrus_api.tokens import TokenCounter
 
 log = logger("cirrus-api")
+
+
+def _check_context(spec: ModelSpec, request: ModelRequest, floor: int) -> None:
+    """Refuse here what no backend could run, rather than pay a model call to hear it."""
+    ctx, limit = spec.context_length, request.params.max_tokens
+    prompt_param = "messages" if request.op == "chat" else "prompt"
+    if floor >= ctx:
+        raise InvalidRequestError(
+            f"This model's maximum context length is {ctx} tokens, but the prompt alone is at "
+            f"least {floor} tokens. Please shorten the prompt.",
+            param=prompt_param,
+            code="context_length_exceeded",
+        )
+    if limit is not None and floor + limit > ctx:
+        raise InvalidRequestError(
+            f"This model's maximum context length is {ctx} tokens. However, you requested at "
+            f"least {floor + limit} tokens ({floor}+ in the prompt, {limit} for the "
+            f"completion). Please reduce the prompt or max_tokens.",
+            param="max_tokens",
+            code="context_length_exceeded",
+        )
 
 
 @dataclass(frozen=True)
@@ -90,7 +111,11 @@ class Dispatcher:
         counted = (
             self.tokens is not None and len(allowed_routes(spec, request.op, self.deployment)) > 1
         )
-        prompt_tokens = self.tokens.count(spec, request) if self.tokens and counted else 0
+        prompt_tokens, floor = (
+            self.tokens.measure(spec, request) if self.tokens and counted else (0, None)
+        )
+        if floor is not None:
+            _check_context(spec, request, floor)
         text_bytes = sum(len(m.content) for m in request.messages) + sum(
             len(p) for p in request.prompts
         )

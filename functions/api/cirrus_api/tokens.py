@@ -61,19 +61,33 @@ class TokenCounter:
 
     def count(self, spec: ModelSpec, request: ModelRequest) -> int:
         """Prompt tokens of a chat or completion request (embeddings: 0, routing ignores it)."""
+        return self.measure(spec, request)[0]
+
+    def measure(self, spec: ModelSpec, request: ModelRequest) -> tuple[int, int | None]:
+        """(estimated prompt tokens, a floor known for certain or None).
+
+        The floor is the texts' own tokens under the model's tokenizer, before the chat
+        template adds any: a prompt whose floor exceeds the context is too long for sure.
+        It is None when the tokens were only estimated.
+        """
         if request.op == "chat":
             texts = [m.content for m in request.messages]
             framing = MESSAGE_OVERHEAD * len(texts) + REPLY_OVERHEAD
         elif request.op == "completion":
             texts, framing = list(request.prompts), 0
         else:
-            return 0
+            return 0, None
         tokenizer = self.tokenizer(spec)
         if tokenizer is None:
-            return framing + sum(estimate(t) for t in texts)
+            return framing + sum(estimate(t) for t in texts), None
         # encode_batch_fast skips offset tracking, which counting does not need (~15% faster).
         encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-        return framing + sum(len(e.ids) for e in encode(texts, add_special_tokens=False))
+        encoded = encode(texts, add_special_tokens=False)
+        if request.op == "completion":  # each prompt is its own sequence: the longest counts
+            floor = max((len(e.ids) for e in encoded), default=0)
+            return sum(len(e.ids) for e in encoded), floor
+        floor = sum(len(e.ids) for e in encoded)
+        return framing + floor, floor
 
     def tokenizer(self, spec: ModelSpec) -> Any | None:
         cached = self._tokenizers.get(spec.id)
