@@ -57,18 +57,33 @@ def test_every_api_event(handler: Any, name: str) -> None:
         assert ("error" in body) == (expected != 200)
 
 
-def test_metrics_and_logs(handler: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def _run_and_capture(handler: Any, event: str, capsys: pytest.CaptureFixture[str]) -> list[Any]:
+    """Invoke, and return every JSON line written: log lines and EMF metric documents."""
     stream = io.StringIO()  # the Powertools logger's own stream was bound at import
     copy = logging.StreamHandler(stream)
     copy.setFormatter(logger("cirrus-api").registered_formatter)
     log = logging.getLogger("cirrus-api")  # the standard logger Powertools wraps
     log.addHandler(copy)
     try:
-        handler(_event("api-chat-completions.json"), LocalLambdaContext("ApiFunction"))
+        handler(_event(event), LocalLambdaContext("ApiFunction"))
     finally:
         log.removeHandler(copy)
     output = capsys.readouterr().out + stream.getvalue()
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_streamed_tokens_are_logged_and_counted(
+    handler: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = _run_and_capture(handler, "api-chat-completions-stream.json", capsys)
+    access = [line for line in lines if line.get("message") == "request"]
+    assert access[0]["prompt_tokens"] == 7 and access[0]["completion_tokens"] == 2
+    emf = [line for line in lines if "_aws" in line]
+    assert any(doc.get("CompletionTokens") == [2.0] for doc in emf)
+
+
+def test_metrics_and_logs(handler: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _run_and_capture(handler, "api-chat-completions.json", capsys)
     emf = [line for line in lines if "_aws" in line]
     names = {
         m["Name"] for doc in emf for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]

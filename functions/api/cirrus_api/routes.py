@@ -103,6 +103,7 @@ def _respond(request: Request, outcome: Served | Streamed) -> JSONResponse | Str
     request.state.route = outcome.route
     headers = _route_headers(outcome.route)
     if isinstance(outcome, Streamed):
+        request.state.tokens = outcome.tokens  # final once the stream has ended
         headers["cache-control"] = "no-cache"
         headers["x-accel-buffering"] = "no"
         return StreamingResponse(

@@ -64,6 +64,9 @@ class Served:
 class Streamed:
     events: Iterator[str]
     route: Route
+    # [prompt, completion] tokens, filled in when the stream's final result arrives (for the
+    # access log and metrics, which are written after the last byte).
+    tokens: list[int] = field(default_factory=lambda: [0, 0])
 
 
 class OpenAIService:
@@ -214,14 +217,16 @@ class OpenAIService:
             # length, say) can still leave as a plain 4xx/5xx instead of inside a 200 stream.
             _generation(first)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        tokens = [0, 0]
         events = _sse_events(
             itertools.chain([first], items),
             model=spec.id,
             n=model_request.params.n * max(1, len(model_request.prompts)),
             chat=chat,
             include_usage=include_usage,
+            tokens=tokens,
         )
-        return Streamed(events, route)
+        return Streamed(events, route, tokens)
 
 
 def _unexpected() -> CirrusError:
@@ -252,7 +257,13 @@ def _sse(obj: dict[str, Any]) -> str:
 
 
 def _sse_events(
-    items: Iterator[StreamItem], *, model: str, n: int, chat: bool, include_usage: bool
+    items: Iterator[StreamItem],
+    *,
+    model: str,
+    n: int,
+    chat: bool,
+    include_usage: bool,
+    tokens: list[int],
 ) -> Iterator[str]:
     """OpenAI's SSE framing: role first, text deltas, finish_reason, optional usage, [DONE]."""
     stream_id = f"chatcmpl-{uuid.uuid4().hex}" if chat else f"cmpl-{uuid.uuid4().hex}"
@@ -294,6 +305,7 @@ def _sse_events(
                     yield chunk([piece(item.index, item.text, None)])
                 continue
             result = _generation(item)
+            tokens[:] = [result.prompt_tokens, result.completion_tokens]
             for choice in result.choices:
                 # A backend that cannot stream sends only the final response: its text then
                 # leaves as one delta, so the client still sees the whole answer.
