@@ -57,6 +57,13 @@ _NOT_READY = {"ModelNotReadyException"}
 log = logger("cirrus-api")
 
 
+def _trace(request: ModelRequest) -> dict[str, str]:
+    """The API's request id as SageMaker's InferenceId, so the container's logs can be matched
+    to the API's (1-64 printable characters)."""
+    rid = request.request_id
+    return {"InferenceId": rid} if 0 < len(rid) <= 64 and rid.isprintable() else {}
+
+
 @dataclass(frozen=True)
 class AsyncSubmission:
     inference_id: str
@@ -179,6 +186,7 @@ class SageMakerBackend:
                 Body=body,
                 ContentType="application/json",
                 Accept="application/json",
+                **_trace(request),
             )
             payload = response["Body"].read()
         except (ClientError, BotoCoreError) as exc:
@@ -193,6 +201,7 @@ class SageMakerBackend:
                 Body=body,
                 ContentType="application/json",
                 Accept="text/event-stream",
+                **_trace(request),
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._unavailable(exc) from exc
