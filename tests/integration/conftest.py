@@ -6,6 +6,8 @@ a free loopback port. Tests talk to it over HTTP with real clients.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +25,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`cirrus ARGS...` in a child process, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cirrus_local.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=check,
+    )
 
 
 def wait_healthy(base_url: str, seconds: float, alive: Callable[[], bool] = lambda: True) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.conftest import free_port, wait_healthy
+from tests.integration.conftest import free_port, run_cli, wait_healthy
 
 
 @pytest.fixture
@@ -41,14 +41,7 @@ def dev_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 
 def cirrus(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cirrus_local.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
+    return run_cli(*args).stdout
 
 
 def test_dev_with_keys_serves_chat_and_stops_cleanly_on_ctrl_c(
@@ -86,13 +79,7 @@ def test_dev_with_keys_serves_chat_and_stops_cleanly_on_ctrl_c(
     assert "curl" in output and "/v1/chat/completions" in output  # lines to try
     assert "Traceback" not in output
     assert key not in output  # keys never reach the logs
-    gone = subprocess.run(
-        [sys.executable, "-m", "cirrus_local.cli", "keys", "list", "--local"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    gone = run_cli("keys", "list", "--local", check=False)
     assert gone.returncode == 2 and "no local stack is running" in gone.stderr
 
 
@@ -101,13 +88,7 @@ def test_dev_reports_a_taken_port() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "cirrus_local.cli", "dev", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_cli("dev", "--port", str(port), check=False)
     assert done.returncode == 2
     assert f"Port {port}" in done.stderr and "already in use" in done.stderr
     assert "Traceback" not in done.stderr

@@ -8,8 +8,6 @@ result of the right kind; authorizer events allow a registered key and refuse a 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from cirrus_common.keys import KeyRecord, hash_key
 from cirrus_common.settings import get_settings
 from cirrus_local.functions import HANDLERS, LocalLambdaContext, load
 from tests.events import expected_status
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*.json"))
@@ -86,42 +84,15 @@ def test_event(running_stack: RunningStack, path: Path) -> None:
 
 def test_cirrus_invoke_prints_the_answer_like_sam_local_invoke() -> None:
     """The CLI starts its own local stack, runs the event, prints only the answer on stdout."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cirrus_local.cli",
-            "invoke",
-            "ModelFunction",
-            "-e",
-            str(ROOT / "events" / "model-chat.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
+    done = run_cli("invoke", "ModelFunction", "-e", str(ROOT / "events" / "model-chat.json"))
     answer = json.loads(done.stdout)
     assert answer["ok"] is True
     assert answer["result"]["choices"][0]["text"]
 
 
 def test_cirrus_invoke_reports_a_raised_error_as_lambda_does() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cirrus_local.cli",
-            "invoke",
-            "AuthorizerFunction",
-            "-e",
-            str(ROOT / "events" / "authorizer-missing-key.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    event = str(ROOT / "events" / "authorizer-missing-key.json")
+    done = run_cli("invoke", "AuthorizerFunction", "-e", event, check=False)
     assert done.returncode == 1
     assert json.loads(done.stdout) == {"errorMessage": "Unauthorized", "errorType": "Unauthorized"}
     assert "Traceback" not in done.stderr
