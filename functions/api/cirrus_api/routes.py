@@ -188,11 +188,9 @@ async def get_model(model_id: str, service: Service) -> Any:
 health_router = APIRouter()
 
 
-@health_router.api_route(
-    "/health",
-    methods=["GET", "HEAD"],
-    response_model=protocol.Health,
-    summary="Liveness (no key, no backend call)",
+@health_router.get(
+    "/health", response_model=protocol.Health, summary="Liveness (no key, no backend call)"
 )
+@health_router.head("/health", include_in_schema=False)
 async def health() -> Any:
     return JSONResponse({"status": "ok"})
