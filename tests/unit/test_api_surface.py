@@ -224,8 +224,12 @@ def test_auth(make_client: Any, header: str | None, status: int) -> None:
     assert client.get("/health").status_code == 200  # never needs a key
 
 
-def test_health_answers_head_too(client: TestClient) -> None:
-    assert client.head("/health").status_code == 200
+def test_head_is_get_without_the_body(client: TestClient) -> None:
+    for path in ("/health", "/v1/models"):
+        head, get = client.head(path), client.get(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == get.headers["content-length"]
+        assert head.headers["x-request-id"]
 
 
 def test_auth_off_accepts_any_key(client: TestClient) -> None:

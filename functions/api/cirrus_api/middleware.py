@@ -44,11 +44,19 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 0
 
+        # HEAD is GET without the body (RFC 9110), for every GET route: answered here once
+        # rather than declared per route (which would also duplicate OpenAPI operations).
+        head = scope.get("method") == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message).append("x-request-id", request_id)
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:

@@ -191,6 +191,5 @@ health_router = APIRouter()
 @health_router.get(
     "/health", response_model=protocol.Health, summary="Liveness (no key, no backend call)"
 )
-@health_router.head("/health", include_in_schema=False)
 async def health() -> Any:
     return JSONResponse({"status": "ok"})
