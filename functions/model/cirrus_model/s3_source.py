@@ -4,8 +4,10 @@ Verification, strongest first:
 - the prefix carries cirrus-manifest.json (the demo builder writes one; `python -m
   cirrus_model.manifest DIR` writes one for any model directory before upload): every file's
   size and sha256 must match;
-- otherwise each object's size must match the listing, and single-part uploads (ETag is the
-  MD5 of the body) must match their MD5 too.
+- otherwise each object's size must match the listing, and single-part uploads stored without
+  KMS or customer-key encryption (only then is the ETag the body's MD5) must match their MD5
+  too. The stack's bucket encrypts with KMS, so there only sizes can be checked: upload the
+  manifest.
 A cached copy that still verifies is used without downloading. A mismatch after download raises
 ModelLoadFailed; the partial copy is deleted, so nothing half-written is ever loaded.
 
@@ -45,6 +47,13 @@ class RemoteFile:
     key: str
     size: int
     etag: str
+    encrypted: bool = False  # SSE-KMS or SSE-C
+
+    @property
+    def etag_is_md5(self) -> bool:
+        """S3's ETag is the body's MD5 only for single-part uploads without SSE-KMS or SSE-C
+        (the stack's bucket encrypts with KMS): otherwise only the size can be checked."""
+        return "-" not in self.etag and not self.encrypted
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -91,6 +100,8 @@ def fetch_prefix(uri: str, cache_dir: Path, client: S3Client | None = None) -> P
                     f"{uri}: {name} is {remote[name].size} bytes in S3, manifest says {entry.size}"
                 )
         remote = {n: r for n, r in remote.items() if n in expected}
+    else:
+        remote = _with_encryption(s3, bucket, remote)
 
     if target.is_dir() and _verified(target, remote, expected):
         return target
@@ -127,6 +138,19 @@ def _list(s3: Any, bucket: str, prefix: str) -> dict[str, RemoteFile]:
     return found
 
 
+def _with_encryption(s3: Any, bucket: str, files: dict[str, RemoteFile]) -> dict[str, RemoteFile]:
+    """Mark the objects whose ETag cannot be an MD5 because S3 encrypted them with KMS or a
+    customer key (a HeadObject each; only consulted when no manifest is there)."""
+    marked = {}
+    for name, obj in files.items():
+        head = s3.head_object(Bucket=bucket, Key=obj.key)
+        encrypted = str(head.get("ServerSideEncryption", "")).startswith("aws:kms") or bool(
+            head.get("SSECustomerAlgorithm")
+        )
+        marked[name] = RemoteFile(obj.key, obj.size, obj.etag, encrypted=encrypted)
+    return marked
+
+
 def _verified(
     directory: Path, remote: dict[str, RemoteFile], expected: dict[str, FileEntry] | None
 ) -> bool:
@@ -140,8 +164,7 @@ def _verified(
         path = directory / name
         if not path.is_file() or path.stat().st_size != obj.size:
             return False
-        # A multipart ETag ("<md5>-<parts>") is not a digest of the body; size must do.
-        if "-" not in obj.etag and _md5_of(path) != obj.etag:
+        if obj.etag_is_md5 and _md5_of(path) != obj.etag:
             return False
     return True
 

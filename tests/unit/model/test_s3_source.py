@@ -144,3 +144,21 @@ def test_handler_serves_an_s3_model(
         get_settings.cache_clear()
         loader.forget_all()
     assert body["ok"], body
+
+
+def test_kms_encrypted_objects_are_checked_by_size_not_etag(s3: Any) -> None:
+    """S3's ETag is not the MD5 of an SSE-KMS object (the stack's bucket uses KMS), so the
+    MD5 check must not run on one, or every manifest-less model would fail to load."""
+    from cirrus_model.s3_source import RemoteFile, _with_encryption
+
+    s3.put_object(Bucket=BUCKET, Key="enc/config.json", Body=b"{}", ServerSideEncryption="aws:kms")
+    s3.put_object(Bucket=BUCKET, Key="enc/plain.json", Body=b"{}")
+    etag = s3.head_object(Bucket=BUCKET, Key="enc/plain.json")["ETag"].strip('"')
+    files = {
+        "config.json": RemoteFile("enc/config.json", 2, etag),
+        "plain.json": RemoteFile("enc/plain.json", 2, etag),
+    }
+    marked = _with_encryption(s3, BUCKET, files)
+    assert not marked["config.json"].etag_is_md5
+    assert marked["plain.json"].etag_is_md5
+    assert not RemoteFile("k", 1, "abc-2").etag_is_md5  # multipart
