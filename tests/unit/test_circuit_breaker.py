@@ -108,3 +108,23 @@ def test_a_client_that_goes_away_mid_stream_frees_the_probe() -> None:
     next(stream)  # the probe started
     stream.close()  # GeneratorExit: says nothing about the backend
     b.before_call()  # another probe may go
+
+
+def test_a_stream_read_up_to_its_final_answer_is_a_success() -> None:
+    """The SSE writer stops reading at the final answer and never resumes the generator:
+    that must still count, or successes never reset failures and probes never close."""
+    clock = Clock()
+    b = breaker(clock, threshold=2)
+    b.failure()
+    guarded = GuardedBackend(ScriptedBackend(), b)
+    for item in guarded.stream(_request()):
+        if isinstance(item, ModelResponse):
+            break  # as service._sse_events does
+    b.failure()
+    assert state(b) == "closed"  # the success in between reset the count
+    b.failure()
+    clock.now += 30  # open, then half-open: a streamed probe that succeeds closes it
+    for item in guarded.stream(_request()):
+        if isinstance(item, ModelResponse):
+            break
+    assert state(b) == "closed"

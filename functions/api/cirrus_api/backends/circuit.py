@@ -137,8 +137,12 @@ class GuardedBackend:
     def stream(self, request: ModelRequest) -> Generator[StreamItem]:
         self.breaker.before_call()
         try:
-            yield from self.backend.stream(request)
+            for item in self.backend.stream(request):
+                if isinstance(item, ModelResponse):
+                    # The final answer arrived: a success, even if the consumer stops
+                    # reading here and never resumes this generator.
+                    self.breaker.success()
+                yield item
         except BaseException as exc:
             self.breaker.record(exc)
             raise
-        self.breaker.success()

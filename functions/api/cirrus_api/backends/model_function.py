@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _THROTTLED = {"TooManyRequestsException", "EC2ThrottledException", "ThrottlingException"}
 _NOT_READY = {"ResourceNotReadyException", "ResourceConflictException"}
+# ModelFunction's own error codes that say it cannot serve at all (see ModelErrorCode).
+_BACKEND_DOWN = {"model_load_failed", "out_of_memory"}
 
 
 class ModelFunctionBackend:
@@ -40,12 +42,14 @@ class ModelFunctionBackend:
 
     @cached_property
     def client(self) -> LambdaClient:
-        # Fail fast: one retry at most, because a throttled backend should be skipped
-        # (fallback or 503 + Retry-After), not hammered while the API Gateway clock runs.
+        # One attempt: an invoke is not idempotent (a retry after a read timeout runs the whole
+        # generation again), and a throttled backend should be skipped (fallback, or 503 +
+        # Retry-After), not hammered while the API Gateway clock runs. The dispatcher's
+        # fallback is the retry. (botocore's `max_attempts` counts retries, hence `total_`.)
         config = Config(
             connect_timeout=2,
             read_timeout=self._read_timeout_s,
-            retries={"mode": "standard", "max_attempts": 2},
+            retries={"mode": "standard", "total_max_attempts": 1},
         )
         return boto3.client("lambda", config=config)
 
@@ -104,9 +108,21 @@ class ModelFunctionBackend:
 
     def _parse_response(self, payload: bytes) -> ModelResponse:
         try:
-            return ModelResponse.model_validate_json(payload)
+            response = ModelResponse.model_validate_json(payload)
         except ValidationError as exc:
             raise BackendFailedError(self.name, "malformed response payload") from exc
+        return self._judge(response)
+
+    def _judge(self, response: ModelResponse) -> ModelResponse:
+        """A structured error about the backend itself, not the request, is the backend's
+        failure: nothing was generated, so the dispatcher may run the request elsewhere, and
+        the circuit breaker counts it. Request errors (a prompt too long) go to the client."""
+        code = response.error.code if response.error else None
+        if code in _BACKEND_DOWN:
+            raise BackendUnavailableError(self.name, "failing", retry_after=30)
+        if code == "internal_error":
+            raise BackendFailedError(self.name, "the model function reported an internal error")
+        return response
 
     def _unavailable(self, exc: Exception) -> BackendUnavailableError:
         if isinstance(exc, ReadTimeoutError):
