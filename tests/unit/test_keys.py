@@ -178,3 +178,19 @@ def test_attach_usage_plan_leaves_no_orphan_key(
     with pytest.raises(RuntimeError):
         attach_usage_plan(apigw, "nosuchplan", "alice", "h" * 64)
     assert apigw.get_api_keys()["items"] == []
+
+
+def test_one_bearer_parser_for_auth_authorizer_and_job_owners() -> None:
+    from starlette.datastructures import Headers
+
+    from cirrus_api.route_context import hints_from_headers
+    from cirrus_common.keys import bearer_token
+
+    assert bearer_token("Bearer sk-1") == bearer_token("  bearer   sk-1 ") == "sk-1"
+    assert bearer_token("Basic sk-1") is None and bearer_token("Bearer ") is None
+    assert bearer_token(None) is None
+    owners = {
+        hints_from_headers(Headers({"authorization": spelling})).caller
+        for spelling in ("Bearer sk-1", "bearer sk-1", "BEARER  sk-1 ")
+    }
+    assert len(owners) == 1 and "" not in owners

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from fastapi import Request
 
 from cirrus_common.errors import AuthenticationError
+from cirrus_common.keys import bearer_token
 
 KEY_CACHE_TTL_S = 60.0
-_BEARER = "bearer "
 
 
 class KeyVerifier(Protocol):
@@ -44,9 +44,9 @@ class Authenticator:
         header = request.headers.get("authorization", "")
         if not header:
             raise AuthenticationError("Missing API key: send it as 'Authorization: Bearer <key>'.")
-        if not header.lower().startswith(_BEARER) or not header[len(_BEARER) :].strip():
+        key = bearer_token(header)
+        if key is None:
             raise AuthenticationError("Malformed Authorization header: expected 'Bearer <key>'.")
-        key = header[len(_BEARER) :].strip()
         if not self._known(key):
             raise AuthenticationError("Incorrect API key provided.")
 

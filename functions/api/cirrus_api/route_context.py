@@ -22,6 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cirrus_common.keys import bearer_token
 from cirrus_common.observability import metrics
 
 ROUTE_HEADER = "x-cirrus-route"
@@ -69,8 +70,9 @@ def hints_from_headers(headers: Headers) -> RouteHints:
     }
     forced = (headers.get("x-cirrus-route") or "").strip().lower() or None
     length = headers.get("content-length", "")
-    authorization = headers.get("authorization", "")
-    caller = hashlib.sha256(authorization.encode()).hexdigest()[:32] if authorization else ""
+    # Who owns a job: the key itself (hashed), however the header spells "Bearer".
+    token = bearer_token(headers.get("authorization"))
+    caller = hashlib.sha256(token.encode()).hexdigest()[:32] if token else ""
     return RouteHints(
         forced=forced,
         prefer_async="respond-async" in prefer,

@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cirrus_common.keys import KeyStore
+from cirrus_common.keys import bearer_token as parse_bearer
 from cirrus_common.settings import get_settings
 
 logger = Logger(service="cirrus-authorizer")
@@ -60,15 +61,9 @@ def set_store(store: KeyStore | None) -> None:
 def bearer_token(headers: Mapping[str, Any] | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header (names and scheme are
     case-insensitive), or None."""
-    if not headers:
-        return None
-    for name, value in headers.items():
+    for name, value in (headers or {}).items():
         if name.lower() == "authorization" and isinstance(value, str):
-            scheme, _, token = value.strip().partition(" ")
-            token = token.strip()
-            if scheme.lower() == "bearer" and token:
-                return token
-            return None
+            return parse_bearer(value)
     return None
 
 

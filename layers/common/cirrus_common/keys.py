@@ -36,6 +36,15 @@ _KEY_RE = re.compile(r"sk-cirrus-[A-Za-z0-9_-]{43}")
 KEY_ID_LENGTH = 12
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (the scheme in any case, spaces
+    around it ignored), or None. The authorizer, the API and job ownership all read it here,
+    so they agree on who a caller is."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def hash_key(plaintext: str) -> str:
     """SHA-256 hex digest of a key: the only form in which a key is stored."""
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
