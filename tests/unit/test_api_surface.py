@@ -232,6 +232,18 @@ def test_head_is_get_without_the_body(client: TestClient) -> None:
         assert head.headers["x-request-id"]
 
 
+def test_an_unreachable_keys_table_is_503_not_500(make_client: Any) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    class Down:
+        def verify(self, plaintext: str) -> object | None:
+            raise EndpointConnectionError(endpoint_url="http://dynamodb")
+
+    client = make_client(verifier=Down(), auth_enabled=True)
+    response = client.get("/v1/models", headers={"authorization": "Bearer sk-x"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+
+
 def test_auth_off_accepts_any_key(client: TestClient) -> None:
     assert client.get("/v1/models", headers={"authorization": "Bearer anything"}).status_code == 200
 

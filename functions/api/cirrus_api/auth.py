@@ -14,9 +14,10 @@ import threading
 import time
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 
-from cirrus_common.errors import AuthenticationError
+from cirrus_common.errors import AuthenticationError, ServiceUnavailableError
 from cirrus_common.keys import bearer_token
 
 KEY_CACHE_TTL_S = 60.0
@@ -58,7 +59,13 @@ class Authenticator:
             if expires is not None and expires > now:
                 return True
         assert self._verifier is not None
-        if self._verifier.verify(key) is None:
+        try:
+            record = self._verifier.verify(key)
+        except (ClientError, BotoCoreError) as exc:  # the keys table is unreachable: retry
+            raise ServiceUnavailableError(
+                "Keys cannot be checked right now; retry shortly.", retry_after=5
+            ) from exc
+        if record is None:
             return False
         with self._lock:
             if len(self._cache) > 10_000:

@@ -16,25 +16,27 @@ same key may submit again because nothing was accepted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from cirrus_api.backends.base import BackendFailedError
 from cirrus_api.backends.sagemaker import SageMakerBackend, messages_request, parse_chat_completion
 from cirrus_api.route_context import RouteHints
 from cirrus_common.errors import (
-    BackendError,
     CirrusError,
     InvalidRequestError,
     NotFoundError,
+    ServiceUnavailableError,
 )
 from cirrus_common.observability import logger
 from cirrus_common.openai_shapes import chat_completion
@@ -61,6 +63,25 @@ class ConflictError(CirrusError):
     status = 409
     type = "invalid_request_error"
     default_code = "conflict"
+
+
+RECORD_WRITE_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def _storage_unavailable_is_503() -> Iterator[None]:
+    """S3 or the idempotency table failing is an outage to retry, not a server bug."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyPersistenceLayerError,
+    )
+
+    try:
+        yield
+    except (ClientError, BotoCoreError, IdempotencyPersistenceLayerError) as exc:
+        log.warning("job storage unavailable", extra={"error": type(exc).__name__})
+        raise ServiceUnavailableError(
+            "Job storage is unavailable; retry shortly.", code="jobs_unavailable", retry_after=5
+        ) from exc
 
 
 def location(job_id: str) -> str:
@@ -130,6 +151,12 @@ class JobService:
     # ---- submit ---------------------------------------------------------------------------
 
     def submit(self, spec: ModelSpec, request: ModelRequest, hints: RouteHints) -> dict[str, Any]:
+        with _storage_unavailable_is_503():
+            return self._submit_checked(spec, request, hints)
+
+    def _submit_checked(
+        self, spec: ModelSpec, request: ModelRequest, hints: RouteHints
+    ) -> dict[str, Any]:
         body = messages_request(request, stream=False)
         raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
         submission = {
@@ -200,11 +227,19 @@ class JobService:
             "output_location": accepted.output_location,
             "failure_location": accepted.failure_location,
         }
-        try:
-            self._put_record(record)
-        except ClientError:
-            # The endpoint has the job; answering 503 now would invite a second submission.
-            log.exception("job accepted but its record could not be written", extra={"job": job_id})
+        for attempt in range(RECORD_WRITE_ATTEMPTS):
+            try:
+                self._put_record(record)
+                break
+            except (ClientError, BotoCoreError):
+                # The endpoint has the job: answering 503 now would invite a second
+                # submission, so try again, and in the end say so loudly.
+                if attempt + 1 == RECORD_WRITE_ATTEMPTS:
+                    log.exception(
+                        "job accepted but its record was not written", extra={"job": job_id}
+                    )
+                else:
+                    time.sleep(0.2 * (attempt + 1))
         log.info("job submitted", extra={"job": job_id, "model": submission["model"]})
         return {"id": job_id, "model": submission["model"], "created_at": created}
 
@@ -219,6 +254,10 @@ class JobService:
     # ---- status ---------------------------------------------------------------------------
 
     def get(self, job_id: str, caller: str) -> dict[str, Any]:
+        with _storage_unavailable_is_503():
+            return self._get(job_id, caller)
+
+    def _get(self, job_id: str, caller: str) -> dict[str, Any]:
         record = self._record(job_id)
         if record is None or (record.get("owner") and record["owner"] != caller):
             raise NotFoundError(f"No job {job_id!r}.", param="job_id", code="job_not_found")
@@ -248,7 +287,7 @@ class JobService:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return None
-            raise BackendError("Could not read the job's state; retry shortly.") from exc
+            raise  # an outage: answered 503 + Retry-After by the caller's guard
         return body
 
     @staticmethod
