@@ -92,3 +92,12 @@ def test_s3_tokenizer(tmp_path: Path) -> None:
 def test_builtin_without_tokenizer_file_is_estimated() -> None:
     minilm = default_registry().models["all-MiniLM-L6-v2"]
     assert TokenCounter("/x").location(minilm) is None
+
+
+def test_truncation_in_a_tokenizer_file_does_not_hide_tokens(tmp_path: Path) -> None:
+    directory = word_tokenizer(tmp_path / tokens.DEMO_MODEL_DIRNAME)
+    truncating = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    truncating.enable_truncation(max_length=4)
+    truncating.save(str(directory / "tokenizer.json"))
+    completion = ModelRequest(op="completion", model="cirrus-demo", prompts=("hello " * 50,))
+    assert TokenCounter(str(tmp_path)).measure(DEMO, completion) == (50, 50)

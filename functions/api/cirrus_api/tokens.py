@@ -122,8 +122,14 @@ class TokenCounter:
             if where is None:
                 raise FileNotFoundError("no tokenizer.json is known for this source")
             if where.startswith("s3://"):
-                return Tokenizer.from_str(self._read_s3(where))
-            return Tokenizer.from_file(where)
+                tokenizer = Tokenizer.from_str(self._read_s3(where))
+            else:
+                tokenizer = Tokenizer.from_file(where)
+            # A tokenizer.json may carry truncation or padding settings: counting must see
+            # every token of the prompt, or a prompt too long would pass for a short one.
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            return tokenizer
         except Exception as exc:  # any failure: estimate, and say so once per retry window
             log.warning(
                 "no tokenizer for model; estimating prompt tokens as chars/4",

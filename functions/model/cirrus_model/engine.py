@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cirrus_common.payload import GenerationParams
-from cirrus_model.errors import ContextLengthExceeded
+from cirrus_model.errors import ContextLengthExceeded, InvalidRequest
 from cirrus_model.sampling import TokenSampler
 from cirrus_model.text_stream import TextStream
 
@@ -73,12 +73,22 @@ class GenerationEngine:
         template = (
             None if getattr(self.tokenizer, "chat_template", None) else FALLBACK_CHAT_TEMPLATE
         )
-        text = self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages],
-            chat_template=template,
-            add_generation_prompt=True,
-            tokenize=False,
-        )
+        import jinja2
+
+        try:
+            text = self.tokenizer.apply_chat_template(
+                [dict(m) for m in messages],
+                chat_template=template,
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+        except jinja2.TemplateError as exc:
+            # Templates refuse conversations their model was not trained on (a system role,
+            # turns that do not alternate): that is the request's fault, and its message says
+            # what to change.
+            raise InvalidRequest(
+                f"The model's chat template refused these messages: {exc}", param="messages"
+            ) from None
         # The template already wrote any special tokens; adding BOS again would double it.
         return self.encode_prompt(str(text))
 

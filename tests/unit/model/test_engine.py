@@ -157,3 +157,24 @@ def test_fallback_chat_template_for_models_without_one(tiny_loaded: tuple[Any, A
     finally:
         tokenizer.chat_template = tokenizer_template
     assert text == "User: Tell me about the fox.\nAssistant:"
+
+
+def test_a_template_that_refuses_the_conversation_is_the_requests_error(
+    tiny_loaded: tuple[Any, Any],
+) -> None:
+    import copy
+
+    from cirrus_model.errors import InvalidRequest
+
+    model, tokenizer = tiny_loaded
+    strict = copy.deepcopy(tokenizer)
+    strict.chat_template = (
+        "{% if messages[0]['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}"
+        "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    )
+    engine = GenerationEngine(model, strict, context_length=64)
+    with pytest.raises(InvalidRequest, match="System role not supported") as info:
+        engine.encode_chat([{"role": "system", "content": "Be brief."}, *CHAT])
+    assert info.value.param == "messages"
+    assert engine.encode_chat(CHAT)  # the same template takes what it allows
