@@ -205,6 +205,15 @@ def _keys_action(args: argparse.Namespace, store: Any, *, local: bool) -> int:
         if not store.revoke(args.key_id):
             print(f"error: no key with id {args.key_id}", file=sys.stderr)
             return 1
+        record = store.get(args.key_id)
+        if not local and record is not None and record.usage_plan_key_id:
+            import boto3
+
+            from cirrus_common.keys import disable_api_key
+
+            # The authorizer may have cached "allow" for this key (up to its TTL); a disabled
+            # API Gateway key is refused by the usage plan at once.
+            disable_api_key(boto3.client("apigateway"), record.usage_plan_key_id)
         print(f"revoked {args.key_id}")
     return 0
 
