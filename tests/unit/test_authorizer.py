@@ -34,11 +34,7 @@ CONTEXT: Any = FakeContext()  # duck-typed stand-in for Powertools' LambdaContex
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyStore]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def store(fake_aws: None) -> Iterator[KeyStore]:
     with mock_aws():
         client = boto3.client("dynamodb")
         client.create_table(

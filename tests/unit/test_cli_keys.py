@@ -16,14 +16,7 @@ TABLE = "cirrus-keys-cli"
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def stack(fake_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
     with mock_aws():
         boto3.client("dynamodb").create_table(
             TableName=TABLE,

@@ -26,15 +26,6 @@ if TYPE_CHECKING:
 TABLE = "cirrus-keys-test"
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
-
-
 def create_keys_table(client: DynamoDBClient, name: str = TABLE) -> None:
     # The schema template.yaml declares for KeysTable.
     client.create_table(
@@ -46,7 +37,7 @@ def create_keys_table(client: DynamoDBClient, name: str = TABLE) -> None:
 
 
 @pytest.fixture
-def store(aws_env: None) -> Iterator[KeyStore]:
+def store(fake_aws: None) -> Iterator[KeyStore]:
     with mock_aws():
         client = boto3.client("dynamodb")
         create_keys_table(client)
@@ -135,7 +126,7 @@ def test_record_round_trips_through_an_item() -> None:
     assert KeyRecord.from_item(dict(record.to_item())) == record
 
 
-def test_client_is_lazy_and_honours_the_environment(aws_env: None) -> None:
+def test_client_is_lazy_and_honours_the_environment(fake_aws: None) -> None:
     with mock_aws():
         store = KeyStore(TABLE)
         assert store._client is None

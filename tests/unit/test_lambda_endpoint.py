@@ -35,13 +35,11 @@ def chunks(event: Any) -> Iterator[bytes]:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(fake_aws: None) -> Iterator[Any]:
     function = LocalFunction("Echo", "tests.handler", "tests.stream", concurrency=1)
     function._loaded.update({"tests.handler": echo, "tests.stream": chunks})
     server = LambdaServer(("127.0.0.1", 0), {"Echo": function})
     server.start()
-    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
-        monkeypatch.setenv(name, value)
     yield boto3.client(
         "lambda",
         endpoint_url=server.url,

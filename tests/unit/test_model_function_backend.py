@@ -22,7 +22,7 @@ REQUEST = ModelRequest(op="completion", model="m", prompts=("hi",))
 
 
 @pytest.fixture
-def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def silent_endpoint(fake_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """A Lambda endpoint that accepts requests and never answers; counts the attempts."""
     attempts: list[int] = []
     server = socket.socket()
@@ -41,13 +41,7 @@ def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     threading.Thread(target=accept, daemon=True).start()
     host, port = server.getsockname()
-    for name, value in {
-        "AWS_ENDPOINT_URL_LAMBDA": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", f"http://{host}:{port}")
     yield attempts
     server.close()
     for conn in held:

@@ -144,13 +144,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     local = getattr(args, "local", False)
     if local:
-        from cirrus_local.stack import _FAKE_AWS, STATE_FILE
+        from cirrus_local.stack import FAKE_AWS_ENV, STATE_FILE
 
         if not STATE_FILE.exists():
             print("error: no local stack is running (start one with `cirrus dev`)", file=sys.stderr)
             return 2
         state = json.loads(STATE_FILE.read_text())
-        os.environ.update(_FAKE_AWS)
+        os.environ.update(FAKE_AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = state["moto_url"]
         os.environ.update(state["env"])
     table = os.environ.get(cfg.ENV_KEYS_TABLE)

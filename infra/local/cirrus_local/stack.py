@@ -21,7 +21,7 @@ from cirrus_local.sagemaker_endpoint import LocalEndpoint, SageMakerServer
 Progress = Callable[[str], None]
 
 # boto3 must never reach real AWS from the local stack, whatever the shell has configured.
-_FAKE_AWS = {
+FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
@@ -91,7 +91,7 @@ class LocalStack:
         _quiet_local_noise()
 
         c = self.config
-        self._set_env(_FAKE_AWS)
+        self._set_env(FAKE_AWS_ENV)
         self._moto = ThreadedMotoServer(ip_address=c.host, port=c.moto_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
