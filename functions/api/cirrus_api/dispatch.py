@@ -84,6 +84,11 @@ class Accepted:
     job: dict[str, Any]
     route: Route
 
+    @property
+    def location(self) -> str:
+        """Where the job's status is read (jobs_routes.py serves it)."""
+        return f"/v1/jobs/{self.job['id']}"
+
 
 class Dispatcher:
     def __init__(

@@ -84,10 +84,6 @@ def _storage_unavailable_is_503() -> Iterator[None]:
         ) from exc
 
 
-def location(job_id: str) -> str:
-    return f"/v1/jobs/{job_id}"
-
-
 def _split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key

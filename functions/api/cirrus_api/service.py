@@ -105,8 +105,7 @@ class OpenAIService:
         decision = self.dispatcher.decide(spec, model_request)
         if decision.route == "async":
             accepted = self.dispatcher.submit(spec, model_request, decision)
-            job_id = accepted.job["id"]
-            headers = {"Location": f"/v1/jobs/{job_id}", "Retry-After": "2"}
+            headers = {"Location": accepted.location, "Retry-After": "2"}
             if decision.reason == "prefer_async":
                 headers["Preference-Applied"] = "respond-async"
             return Served(accepted.job, accepted.route, 0, 0, status_code=202, headers=headers)
