@@ -42,6 +42,7 @@ from cirrus_common.observability import logger
 from cirrus_common.openai_shapes import chat_completion
 from cirrus_common.payload import GenerationResult, ModelRequest
 from cirrus_common.registry import ModelSpec
+from cirrus_common.s3_uri import split_s3_uri
 
 if TYPE_CHECKING:  # Powertools idempotency loads on first use, not at ApiFunction's init
     from aws_lambda_powertools.utilities.idempotency import (
@@ -82,11 +83,6 @@ def _storage_unavailable_is_503() -> Iterator[None]:
         raise ServiceUnavailableError(
             "Job storage is unavailable; retry shortly.", code="jobs_unavailable", retry_after=5
         ) from exc
-
-
-def _split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
 
 
 class JobService:
@@ -277,7 +273,7 @@ class JobService:
     def _read(self, uri: str) -> bytes | None:
         if not uri.startswith("s3://"):
             return None
-        bucket, key = _split_s3(uri)
+        bucket, key = split_s3_uri(uri)
         try:
             body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:

@@ -26,6 +26,7 @@ from typing import Any
 from cirrus_common.observability import logger
 from cirrus_common.payload import ModelRequest
 from cirrus_common.registry import ModelSpec
+from cirrus_common.s3_uri import split_s3_uri
 
 RETRY_S = 300.0
 CHARS_PER_TOKEN = 4
@@ -138,7 +139,7 @@ class TokenCounter:
             return None
 
     def _read_s3(self, uri: str) -> str:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(uri)
         if self._s3 is None:
             import boto3
 

@@ -44,6 +44,7 @@ from cirrus_common.payload import (
     ModelResponse,
     StreamDelta,
 )
+from cirrus_common.s3_uri import split_s3_uri
 from cirrus_local import eventstream
 from cirrus_local.functions import LocalLambdaContext, load
 from cirrus_local.http_base import AwsHandler, LocalServer
@@ -414,10 +415,10 @@ class SageMakerServer(LocalServer):
             self._put(failure, ContainerError(500, "engine failure", type(exc).__name__).body())
 
     def _get(self, uri: str) -> bytes:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(uri)
         data: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return data
 
     def _put(self, uri: str, data: bytes) -> None:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(uri)
         self.s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
